@@ -1,0 +1,92 @@
+/**
+ * Importance weights of direct flow samples x_i ~ q: logw_i = log p̃(x_i) − log q(x_i), p̃ = e^{−S}
+ * unnormalised, Z = ∫p̃ = E_q[w]. Everything is done in log space (logsumexp) since logw ~ O(volume).
+ *  - ESS = (Σw)² / (N Σw²) ∈ (0, 1], the normalised effective sample size of
+ *    Albergo et al., "Introduction to normalizing flows for lattice field theory", arXiv:2101.08176.
+ *  - Self-normalised reweighting ⟨O⟩_p ≈ Σ w̃_i O_i, w̃ = w/Σw, with the delta-method error
+ *    σ² ≈ Σ w̃_i² (O_i − ⟨O⟩)² (A. Owen, "Monte Carlo theory, methods and examples", §9.2).
+ *  - ln Z ≈ logsumexp(logw) − ln N, error by the delta method for the log of a mean,
+ *    δ ln Z = sd(w)/(√N mean(w)). By Jensen, E_q[logw] ≤ ln Z: mean(logw) is the variational lower
+ *    bound (the reverse-KL loss is its negative), so F = −ln Z ≤ −mean(logw) = fVariational.
+ * Flow-based sampling: Albergo, Kanwar, Shanahan, arXiv:1904.12072. logw = −∞ (zero weight) is allowed.
+ */
+
+export function essFromLogWeights(logw: Float64Array): number {
+  check(logw, 1, "essFromLogWeights");
+  const twice = logw.map((l) => 2 * l);
+  const logEss = 2 * logsumexp(logw) - logsumexp(twice) - Math.log(logw.length);
+  return Math.min(1, Math.exp(logEss)); // ≤ 1 by Cauchy–Schwarz; min() only trims rounding
+}
+
+export function reweightedMean(values: Float64Array, logw: Float64Array): { value: number; error: number } {
+  check(logw, 2, "reweightedMean");
+  if (values.length !== logw.length) {
+    throw new RangeError(`reweightedMean: ${values.length} values but ${logw.length} log weights`);
+  }
+  const w = normalisedWeights(logw);
+  let value = 0;
+  for (let i = 0; i < w.length; i++) {
+    if (!Number.isFinite(values[i])) throw new RangeError(`reweightedMean: non-finite value at ${i}`);
+    value += w[i] * values[i];
+  }
+  let v = 0;
+  for (let i = 0; i < w.length; i++) v += (w[i] * (values[i] - value)) ** 2;
+  return { value, error: Math.sqrt(v) };
+}
+
+export interface LogZEstimate {
+  lnZ: number;
+  lnZError: number;
+  /** mean(logw) ≤ ln Z. */
+  variationalLowerBound: number;
+  /** −mean(logw) ≥ F = −ln Z. */
+  fVariational: number;
+}
+
+export function logZEstimate(logw: Float64Array): LogZEstimate {
+  check(logw, 2, "logZEstimate");
+  const N = logw.length;
+  const lse = logsumexp(logw);
+  // sd(w)/mean(w) is scale-free, so use w/max(w) ∈ [0, 1].
+  let m = Number.NEGATIVE_INFINITY;
+  for (const l of logw) m = Math.max(m, l);
+  const u = logw.map((l) => Math.exp(l - m));
+  const mu = u.reduce((s, x) => s + x, 0) / N;
+  const varU = u.reduce((s, x) => s + (x - mu) ** 2, 0) / (N - 1);
+  const meanLogw = logw.reduce((s, x) => s + x, 0) / N;
+  return {
+    lnZ: lse - Math.log(N),
+    lnZError: Math.sqrt(varU / N) / mu,
+    variationalLowerBound: meanLogw,
+    fVariational: -meanLogw,
+  };
+}
+
+/** log Σ exp(x_i), shifted by the maximum so nothing overflows. */
+export function logsumexp(x: Float64Array): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (const v of x) m = Math.max(m, v);
+  if (m === Number.NEGATIVE_INFINITY) return m;
+  let s = 0;
+  for (const v of x) s += Math.exp(v - m);
+  return m + Math.log(s);
+}
+
+function normalisedWeights(logw: Float64Array): Float64Array {
+  const lse = logsumexp(logw);
+  return logw.map((l) => Math.exp(l - lse));
+}
+
+/** NaN and +∞ are rejected; −∞ (zero weight) is fine unless every weight is zero. */
+function check(logw: Float64Array, minLength: number, who: string): void {
+  if (logw.length < minLength)
+    throw new RangeError(`${who}: need ≥ ${minLength} log weights, got ${logw.length}`);
+  let anyFinite = false;
+  for (let i = 0; i < logw.length; i++) {
+    const l = logw[i];
+    if (Number.isNaN(l) || l === Number.POSITIVE_INFINITY)
+      throw new RangeError(`${who}: log weight ${i} is ${l}`);
+    anyFinite ||= l > Number.NEGATIVE_INFINITY;
+  }
+  if (!anyFinite) throw new RangeError(`${who}: all weights are zero`);
+}

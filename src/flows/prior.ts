@@ -1,0 +1,26 @@
+/**
+ * The prior r(z): an independent standard normal per site.
+ *   log r(z) = −½ Σ_x z(x)² − (V/2)·log 2π
+ */
+import { type DType, mul, scale, shift, sum, type Tensor, zeros } from "../engine/index.js";
+import type { Rng } from "../rng/philox.js";
+
+export class NormalPrior {
+  readonly volume: number;
+
+  constructor(readonly latticeShape: readonly number[]) {
+    this.volume = latticeShape.reduce((a, b) => a * b, 1);
+  }
+
+  sample(rng: Rng, n: number, dtype: DType = "float64"): Tensor {
+    const z = zeros([n, ...this.latticeShape], dtype);
+    rng.normal(z.data);
+    return z;
+  }
+
+  /** log r(z) per batch element, shape [B]. */
+  logProb(z: Tensor): Tensor {
+    const axes = this.latticeShape.map((_, i) => i + 1);
+    return shift(scale(sum(mul(z, z), axes), -0.5), -0.5 * this.volume * Math.log(2 * Math.PI));
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * latticeflow's public API, flat and by name. Everything here runs in Node and in browsers;
+ * Node-only file I/O lives in `latticeflow/io` (src/io/files.ts) and the CLI.
+ */
+
+export { type BootstrapOptions, bootstrap } from "./analysis/bootstrap.js";
+export { type GammaOptions, type GammaResult, gammaMethod, gammaMethodScalar } from "./analysis/gamma.js";
+export { binMeans, binnedJackknife, type JackknifeResult } from "./analysis/jackknife.js";
+export {
+  essFromLogWeights,
+  type LogZEstimate,
+  logsumexp,
+  logZEstimate,
+  reweightedMean,
+} from "./analysis/reweighting.js";
+// Tensor engine and autodiff.
+export * from "./engine/index.js";
+export { AffineCoupling, type AffineCouplingConfig } from "./flows/affine-coupling.js";
+export { type AffineFlowConfig, affineCouplingFlow } from "./flows/affine-flow.js";
+// Flows.
+export { type Bijector, forward, inverse, prefixParams, subParams } from "./flows/bijector.js";
+export { type CnnConfig, PeriodicCnn } from "./flows/cnn.js";
+export { Flow } from "./flows/flow.js";
+export { checkerboardFits, checkerboardMask } from "./flows/masks.js";
+export { NormalPrior } from "./flows/prior.js";
+// Browser-safe file formats.
+export { decodeNpy, encodeNpy } from "./io/npy.js";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  FormatError,
+  type SafetensorsTensor,
+} from "./io/safetensors.js";
+// Sampling.
+export {
+  type HmcOptions,
+  type HmcResult,
+  hamiltonian,
+  hmcChain,
+  type Integrator,
+  integrate,
+  OMELYAN_LAMBDA,
+} from "./mcmc/hmc.js";
+export {
+  type IndependenceMetropolisOptions,
+  type IndependenceMetropolisResult,
+  independenceMetropolis,
+  type Proposals,
+} from "./mcmc/independence-metropolis.js";
+export type { RandomSource } from "./mcmc/random.js";
+// Observables and error analysis.
+export {
+  absMagnetizationDensity,
+  actionDensity,
+  binderCumulant,
+  chi2,
+  correlatorFromSliceSums,
+  effectiveMass,
+  magnetization,
+  sitePhi2,
+  sitePhi4,
+  timeSliceSums,
+} from "./observables/scalar.js";
+// Randomness.
+export { philox4x32, Rng, type RngState } from "./rng/philox.js";
+export { latticeStrides, latticeVolume, neighbourTables, shiftTable } from "./theories/lattice.js";
+export {
+  type HoppingParams,
+  hoppingToNotebook,
+  notebookToHopping,
+  type Phi4Params,
+  Phi4Theory,
+} from "./theories/phi4.js";
+// Theories.
+export type { FloatArray as LatticeArray, Theory } from "./theories/theory.js";
+// Training.
+export { actionOp } from "./train/action-op.js";
+export {
+  type AdamConfig,
+  type AdamState,
+  adam,
+  applyUpdates,
+  globalNorm,
+  type Optimizer,
+} from "./train/adam.js";
+export { type KlAux, reverseKl } from "./train/reverse-kl.js";
+export { createTrainer, type StepMetrics, type TrainerConfig, type TrainState } from "./train/trainer.js";

@@ -1,0 +1,22 @@
+/**
+ * Reverse Kullback–Leibler loss (arXiv 1904.12072, eq. 11; the notebook's kl_divergence):
+ *   L = (1/B) Σ_b [log q(x_b) − log p̃(x_b)],  x_b = f(z_b), z_b ~ r,  log p̃ = −S.
+ * L ≥ −log Z with equality iff q = p; it needs no samples of p.
+ */
+import { mean, neg, type Params, sub, type Tensor } from "../engine/index.js";
+import type { Flow } from "../flows/flow.js";
+import type { Theory } from "../theories/theory.js";
+import { actionOp } from "./action-op.js";
+
+export interface KlAux {
+  logp: Tensor;
+  logq: Tensor;
+}
+
+export function reverseKl(flow: Flow, theory: Theory) {
+  return (params: Params, z: Tensor): { loss: Tensor; aux: KlAux } => {
+    const { x, logq } = flow.forwardWithLogProb(params, z);
+    const logp = neg(actionOp(theory, x));
+    return { loss: mean(sub(logq, logp)), aux: { logp, logq } };
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * One reverse-KL training step and the state it advances. A step whose loss or gradient is
+ * not finite is rejected: parameters and optimiser state stay as they were, and it is counted.
+ */
+
+import { essFromLogWeights } from "../analysis/reweighting.js";
+import { type DType, type Params, valueAndGradWithAux } from "../engine/index.js";
+import type { Flow } from "../flows/flow.js";
+import type { Rng } from "../rng/philox.js";
+import type { Theory } from "../theories/theory.js";
+import { type AdamState, applyUpdates, type Optimizer } from "./adam.js";
+import { reverseKl } from "./reverse-kl.js";
+
+export interface TrainState {
+  step: number;
+  params: Params;
+  opt: AdamState;
+  rng: Rng;
+  rejected: number;
+}
+
+export interface StepMetrics {
+  step: number;
+  loss: number;
+  logp: number;
+  logq: number;
+  ess: number;
+  /** False when the step was rejected for a non-finite loss or gradient. */
+  accepted: boolean;
+}
+
+export interface TrainerConfig {
+  flow: Flow;
+  theory: Theory;
+  optimizer: Optimizer;
+  batch: number;
+  dtype: DType;
+}
+
+function meanOf(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s / a.length;
+}
+
+function allFinite(grads: Params): boolean {
+  for (const g of Object.values(grads)) for (const v of g.data) if (!Number.isFinite(v)) return false;
+  return true;
+}
+
+export function createTrainer(cfg: TrainerConfig) {
+  const lossAndGrad = valueAndGradWithAux(reverseKl(cfg.flow, cfg.theory));
+  return {
+    init(rng: Rng, params?: Params): TrainState {
+      const p = params ?? cfg.flow.initParams(rng, cfg.dtype);
+      return { step: 0, params: p, opt: cfg.optimizer.init(p), rng, rejected: 0 };
+    },
+    /** Advance `state` by one step (in place) and return the step's metrics. */
+    step(state: TrainState): StepMetrics {
+      const z = cfg.flow.prior.sample(state.rng, cfg.batch, cfg.dtype);
+      const { value, aux, grads } = lossAndGrad(state.params, z);
+      const logw = new Float64Array(cfg.batch);
+      for (let i = 0; i < cfg.batch; i++) logw[i] = aux.logp.data[i]! - aux.logq.data[i]!;
+      const accepted = Number.isFinite(value) && allFinite(grads);
+      if (accepted) {
+        const { updates, state: opt } = cfg.optimizer.update(grads, state.opt);
+        state.params = applyUpdates(state.params, updates);
+        state.opt = opt;
+      } else {
+        state.rejected++;
+      }
+      state.step++;
+      return {
+        step: state.step,
+        loss: value,
+        logp: meanOf(aux.logp.data),
+        logq: meanOf(aux.logq.data),
+        ess: accepted ? essFromLogWeights(logw) : Number.NaN,
+        accepted,
+      };
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/** The core runs in browsers: nothing outside src/cli and src/io/files.ts imports Node modules or `process`. */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const SRC = join(__dirname, "..", "src");
+const NODE_ONLY = ["cli", join("io", "files.ts")];
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
+  });
+}
+
+describe("browser safety", () => {
+  const core = files(SRC).filter((f) => !NODE_ONLY.some((n) => relative(SRC, f).startsWith(n)));
+  it("covers the core modules", () => expect(core.length).toBeGreaterThan(20));
+  for (const f of core) {
+    it(relative(SRC, f), () => {
+      const text = readFileSync(f, "utf8");
+      expect(text).not.toMatch(/from\s+["'](node:|fs|path|os|child_process|worker_threads)/);
+      expect(text).not.toMatch(/\bprocess\.|\brequire\(/);
+    });
+  }
+  it("physics never imports the training stack", () => {
+    for (const f of core.filter((f) => /(theories|mcmc|observables|analysis)/.test(f))) {
+      expect(readFileSync(f, "utf8"), f).not.toMatch(/from\s+["']\.\.\/(engine|flows|train)\//);
+    }
+  });
+});

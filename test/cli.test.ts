@@ -1,0 +1,165 @@
+/**
+ * The command line as a user runs it (the built dist/ CLI in a child process): JSON summaries,
+ * exact resume, MH ensembles numpy can open, and bad input → one line, exit 2, nothing written.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const CLI = join(__dirname, "..", "dist", "src", "cli", "main.js");
+const tmp = mkdtempSync(join(tmpdir(), "latticeflow-cli-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]!);
+}
+const TINY = [
+  "--L",
+  "4",
+  "--layers",
+  "2",
+  "--hidden",
+  "4",
+  "--batch",
+  "8",
+  "--checkpoint-every",
+  "3",
+  "--quiet",
+];
+const hasNumpy = spawnSync("/usr/bin/python3", ["-c", "import numpy"]).status === 0;
+
+describe("latticeflow train", () => {
+  it("prints one JSON summary as the last stdout line", () => {
+    const r = run("train", ...TINY, "--steps", "4", "--out", join(tmp, "a"), "--json");
+    expect(r.code).toBe(0);
+    const s = lastJson(r.stdout);
+    expect(Object.keys(s)).toEqual(
+      expect.arrayContaining(["steps", "loss", "ess", "ms_per_step", "checkpoint"]),
+    );
+    expect(s.steps).toBe(4);
+    const metrics = readFileSync(join(tmp, "a", "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n");
+    expect(metrics).toHaveLength(4);
+  });
+
+  it("--resume continues exactly where the run stopped", () => {
+    const straight = join(tmp, "straight");
+    const split = join(tmp, "split");
+    expect(run("train", ...TINY, "--steps", "6", "--seed", "3", "--out", straight).code).toBe(0);
+    expect(run("train", ...TINY, "--steps", "3", "--seed", "3", "--out", split).code).toBe(0);
+    expect(run("train", "--resume", "--steps", "6", "--out", split, "--quiet").code).toBe(0);
+    const losses = (d: string) =>
+      readFileSync(join(d, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).loss);
+    expect(losses(split)).toEqual(losses(straight));
+    const weights = (d: string) => readFileSync(join(d, "checkpoint.safetensors"));
+    expect(weights(split).equals(weights(straight))).toBe(true);
+  });
+
+  it("refuses to overwrite an existing run", () => {
+    const r = run("train", ...TINY, "--steps", "1", "--out", join(tmp, "a"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/already holds a run.*--resume/);
+  });
+});
+
+describe("latticeflow sample", () => {
+  it("writes an MH ensemble [N, ...sites] float64 with acceptance", () => {
+    const out = join(tmp, "a", "ens.npy");
+    const r = run(
+      "sample",
+      "--run",
+      join(tmp, "a"),
+      "--n",
+      "50",
+      "--mh",
+      "--seed",
+      "1",
+      "--out",
+      out,
+      "--json",
+    );
+    expect(r.code).toBe(0);
+    const s = lastJson(r.stdout);
+    expect(s.n).toBe(50);
+    expect(s.acceptance as number).toBeGreaterThanOrEqual(0);
+    expect(s.acceptance as number).toBeLessThanOrEqual(1);
+    expect(existsSync(`${out}.json`)).toBe(true);
+    if (hasNumpy) {
+      const py = spawnSync(
+        "/usr/bin/python3",
+        ["-c", `import numpy as np; a = np.load("${out}"); print(a.shape, a.dtype)`],
+        {
+          encoding: "utf8",
+        },
+      );
+      expect(py.stdout.trim()).toBe("(50, 4, 4) float64");
+    }
+  });
+
+  it("the same seed gives the same ensemble", () => {
+    const a = join(tmp, "s1.npy");
+    const b = join(tmp, "s2.npy");
+    run("sample", "--run", join(tmp, "a"), "--n", "20", "--mh", "--seed", "7", "--out", a);
+    run("sample", "--run", join(tmp, "a"), "--n", "20", "--mh", "--seed", "7", "--out", b);
+    expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
+  });
+});
+
+describe("bad input: one line naming the problem and the fix, exit 2, nothing written", () => {
+  const bad: [string, string[], RegExp][] = [
+    ["unknown preset", ["train", "--preset", "nope"], /unknown preset 'nope'.*phi4-notebook/],
+    ["odd L", ["train", "--L", "7"], /L = 7 is odd.*even/],
+    ["L <= 0", ["train", "--L", "0"], /'L'/],
+    ["non-numeric flag", ["train", "--m2", "abc"], /--m2 expects a number/],
+    ["unknown flag", ["train", "--bogus"], /unknown option '--bogus'/],
+    ["negative lambda", ["train", "--lam", "-1"], /'lam'/],
+  ];
+  for (const [name, args, msg] of bad) {
+    it(name, () => {
+      const out = join(tmp, `bad-${name.replace(/\W/g, "")}`);
+      const r = run(...args, "--out", out);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+
+  it("malformed config file", () => {
+    const f = join(tmp, "bad.json");
+    writeFileSync(f, '{"L": 8,');
+    const r = run("train", "--config", f, "--out", join(tmp, "badcfg"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not valid JSON/);
+    const g = join(tmp, "bad2.json");
+    writeFileSync(g, '{"Lx": 8}');
+    expect(run("train", "--config", g, "--out", join(tmp, "badcfg")).stderr).toMatch(/unknown setting 'Lx'/);
+  });
+
+  it("missing run directory and missing or truncated checkpoint", () => {
+    expect(run("sample", "--run", join(tmp, "nothing"), "--n", "5").stderr).toMatch(/not a run directory/);
+    const d = join(tmp, "trunc");
+    expect(run("train", ...TINY, "--steps", "1", "--out", d).code).toBe(0);
+    const ckpt = join(d, "checkpoint.safetensors");
+    truncateSync(ckpt, 200);
+    const out = join(tmp, "trunc.npy");
+    const r = run("sample", "--run", d, "--n", "5", "--out", out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/truncated/);
+    expect(existsSync(out)).toBe(false);
+    rmSync(ckpt);
+    expect(run("sample", "--run", d, "--n", "5", "--out", out).stderr).toMatch(/no checkpoint/);
+  });
+});
