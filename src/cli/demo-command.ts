@@ -4,9 +4,11 @@
  * the training figures and a few observables with Γ-method errors.
  */
 import { join } from "node:path";
+import type { Command } from "commander";
 import { gammaMethodScalar } from "../analysis/gamma.js";
 import { readNpyFile } from "../io/files.js";
 import { absMagnetizationDensity, chi2, sitePhi2 } from "../observables/scalar.js";
+import { num } from "./args.js";
 import { latticeShapeOf, presetConfig } from "./config.js";
 import { runSampling } from "./sample-command.js";
 import { runTraining } from "./train-command.js";
@@ -44,4 +46,20 @@ export function runDemo(opts: { out?: string; steps?: number; seed: number }): v
     );
   }
   console.log(`run directory: ${out} (config.json, metrics.jsonl, checkpoint.safetensors, ensemble.npy)`);
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command("demo")
+    .description("the main job: train the notebook preset, sample 8192 configurations with MH, summarise")
+    .option("--out <dir>", "run directory (default runs/demo-<time>)")
+    .option("--steps <n>", "training steps", num("--steps"))
+    .option("--seed <n>", "random seed", num("--seed"), 1)
+    .action((o: Record<string, unknown>) => {
+      runDemo({
+        out: o.out as string | undefined,
+        steps: o.steps as number | undefined,
+        seed: o.seed as number,
+      });
+    });
 }

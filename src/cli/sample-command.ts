@@ -4,10 +4,12 @@
  * sidecar `<out>.json` describing it (and, for direct samples, `<out>.logw.npy`).
  */
 
+import type { Command } from "commander";
 import { essFromLogWeights } from "../analysis/reweighting.js";
 import { writeFileAtomic, writeNpyFile } from "../io/files.js";
 import { independenceMetropolis, type Proposals } from "../mcmc/independence-metropolis.js";
 import { Rng } from "../rng/philox.js";
+import { fmt, num, printJson } from "./args.js";
 import { latticeShapeOf } from "./config.js";
 import { UsageError } from "./errors.js";
 import { buildModel } from "./model.js";
@@ -81,4 +83,34 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   };
   writeFileAtomic(`${opts.out}.json`, `${JSON.stringify(meta, null, 2)}\n`);
   return { n: opts.n, acceptance, ess, out: opts.out, seconds };
+}
+
+export function registerSampleCommand(program: Command): void {
+  program
+    .command("sample")
+    .description("sample a trained flow (with --mh: exact, by independence Metropolis-Hastings)")
+    .requiredOption("--run <dir>", "run directory with a checkpoint")
+    .option("--n <n>", "number of configurations", num("--n"), 8192)
+    .option("--mh", "accept/reject with Metropolis-Hastings (exact); otherwise raw flow samples", false)
+    .option("--seed <n>", "random seed", num("--seed"), 1)
+    .option("--out <file>", "output .npy (default <run>/ensemble.npy)")
+    .option("--batch <n>", "proposals per flow pass", num("--batch"), 1024)
+    .option("--json", "print one JSON summary as the last line", false)
+    .action((o: Record<string, unknown>) => {
+      const s = runSampling({
+        run: o.run as string,
+        n: o.n as number,
+        mh: o.mh === true,
+        seed: o.seed as number,
+        out: (o.out as string | undefined) ?? `${o.run}/ensemble.npy`,
+        batch: o.batch as number,
+      });
+      if (o.json) printJson({ n: s.n, acceptance: s.acceptance, ess: s.ess, out: s.out });
+      else {
+        console.log(
+          `${s.n} configurations → ${s.out} in ${s.seconds.toFixed(1)} s: ` +
+            `${s.acceptance === null ? "" : `MH acceptance ${fmt(s.acceptance)}, `}proposal ESS ${fmt(s.ess)}`,
+        );
+      }
+    });
 }

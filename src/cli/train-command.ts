@@ -1,10 +1,12 @@
 /** `latticeflow train`: reverse-KL training into a run directory, resumable exactly. */
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { type Command, Option } from "commander";
 import { Rng } from "../rng/philox.js";
 import { adam } from "../train/adam.js";
 import { createTrainer, type TrainState } from "../train/trainer.js";
-import { type RunConfig, validateConfig } from "./config.js";
+import { fmt, intList, num, printJson } from "./args.js";
+import { presetConfig, type RunConfig, validateConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 import { buildModel } from "./model.js";
 import { progressSink } from "./progress.js";
@@ -121,4 +123,96 @@ export function runTraining(opts: TrainOptions): TrainSummary {
     checkpoint: join(opts.out, RUN_FILES.checkpoint),
     interrupted,
   };
+}
+
+/** Flags that map one-to-one onto RunConfig fields. */
+const CONFIG_FLAGS: [string, keyof RunConfig, string, (v: string) => unknown][] = [
+  ["--L <n>", "L", "lattice extent per dimension (even)", num("--L")],
+  ["--dim <d>", "dim", "lattice dimension (1-4)", num("--dim")],
+  ["--m2 <x>", "m2", "mass parameter m² (notebook action)", num("--m2")],
+  ["--lam <x>", "lam", "quartic coupling λ", num("--lam")],
+  ["--layers <n>", "layers", "number of affine coupling layers", num("--layers")],
+  ["--hidden <list>", "hidden", "hidden channels of each conditioner, e.g. 8,8", intList("--hidden")],
+  ["--kernel <k>", "kernel", "odd convolution kernel size", num("--kernel")],
+  ["--batch <n>", "batch", "batch size per training step", num("--batch")],
+  ["--steps <n>", "steps", "total training steps", num("--steps")],
+  ["--lr <x>", "lr", "Adam learning rate", num("--lr")],
+  ["--clip-norm <x>", "clipNorm", "clip the global gradient norm to this", num("--clip-norm")],
+  ["--seed <n>", "seed", "random seed", num("--seed")],
+  ["--checkpoint-every <n>", "checkpointEvery", "steps between checkpoints", num("--checkpoint-every")],
+];
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new UsageError(`cannot read config file ${path}: check the path`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`config file ${path} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function mergedConfig(o: Record<string, unknown>): RunConfig | undefined {
+  const fromFlags: Record<string, unknown> = {};
+  for (const [, key] of CONFIG_FLAGS) if (o[key] !== undefined) fromFlags[key] = o[key];
+  if (o.dtype !== undefined) fromFlags.dtype = o.dtype;
+  if (o.identityInit) fromFlags.identityInit = true;
+  if (o.preset === undefined && o.config === undefined && Object.keys(fromFlags).length === 0)
+    return undefined;
+  let base: Record<string, unknown> = presetConfig((o.preset as string | undefined) ?? "phi4-notebook");
+  if (o.config !== undefined) {
+    const file = readConfigFile(o.config as string);
+    if (typeof file !== "object" || file === null || Array.isArray(file)) {
+      throw new UsageError(`config file ${o.config} must hold a JSON object`);
+    }
+    base = { ...base, ...(file as Record<string, unknown>) };
+  }
+  return validateConfig({ ...base, ...fromFlags }, "configuration");
+}
+
+export function registerTrainCommand(program: Command): void {
+  const train = program
+    .command("train")
+    .description("train a flow by reverse KL into a run directory")
+    .option("--preset <name>", "phi4-notebook or phi4-broken")
+    .option("--config <file>", "JSON file with run settings (flags override it)")
+    .requiredOption("--out <dir>", "run directory")
+    .option("--resume", "continue the run in --out from its last checkpoint", false)
+    .addOption(new Option("--dtype <t>", "float64 or float32").choices(["float64", "float32"]))
+    .option("--identity-init", "start every coupling layer as the identity")
+    .option("--json", "print one JSON summary as the last line", false)
+    .option("--quiet", "no progress output", false);
+  for (const [flag, , help, parse] of CONFIG_FLAGS) train.option(flag, help, parse);
+  train.action((o: Record<string, unknown>) => {
+    const resume = o.resume === true;
+    const config = resume ? undefined : (mergedConfig(o) ?? presetConfig("phi4-notebook"));
+    const s = runTraining({
+      out: o.out as string,
+      config,
+      resume,
+      steps: resume ? (o.steps as number | undefined) : undefined,
+      quiet: o.quiet === true,
+    });
+    const summary = {
+      steps: s.steps,
+      loss: s.loss,
+      ess: s.ess,
+      ms_per_step: s.ms_per_step,
+      rejected: s.rejected,
+      checkpoint: s.checkpoint,
+    };
+    if (o.json) printJson(summary);
+    else {
+      console.log(
+        `trained to step ${s.steps}${s.interrupted ? " (interrupted; resume with --resume)" : ""}: ` +
+          `loss ${fmt(s.loss)}, ESS (last 100) ${fmt(s.ess)}, ${fmt(s.ms_per_step, 1)} ms/step, ` +
+          `${s.rejected} rejected steps; checkpoint ${s.checkpoint}`,
+      );
+    }
+    if (s.interrupted) process.exitCode = 130;
+  });
 }

@@ -1,0 +1,28 @@
+/** Shared command-line helpers: flag parsers and output formatting. */
+import { UsageError } from "./errors.js";
+
+export function num(flag: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (v.trim() === "" || !Number.isFinite(x)) throw new UsageError(`${flag} expects a number, got '${v}'`);
+    return x;
+  };
+}
+
+export function intList(flag: string) {
+  return (v: string): number[] => {
+    const xs = v.split(",").map((s) => Number(s));
+    if (xs.some((x) => !Number.isInteger(x) || x <= 0)) {
+      throw new UsageError(`${flag} expects comma-separated positive integers like 8,8, got '${v}'`);
+    }
+    return xs;
+  };
+}
+
+export function printJson(x: unknown): void {
+  process.stdout.write(`${JSON.stringify(x)}\n`);
+}
+
+export function fmt(x: number | null, digits = 4): string {
+  return x === null || !Number.isFinite(x) ? "n/a" : x.toFixed(digits);
+}
