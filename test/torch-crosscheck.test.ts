@@ -30,7 +30,8 @@ describe("PyTorch cross-check", () => {
       const { value, aux, grads } = valueAndGradWithAux(reverseKl(flow, theory))(params, z);
       const st = (o: Record<string, { shape: readonly number[]; data: Float64Array | Float32Array }>) => {
         const r: Record<string, SafetensorsTensor> = {};
-        for (const [k, t] of Object.entries(o)) r[k] = { dtype: "F64", shape: [...t.shape], data: t.data as Float64Array };
+        for (const [k, t] of Object.entries(o))
+          r[k] = { dtype: "F64", shape: [...t.shape], data: t.data as Float64Array };
         return r;
       };
       writeFileSync(join(dir, "params.safetensors"), encodeSafetensors(st(params)));

@@ -100,7 +100,8 @@ export function runTraining(opts: TrainOptions): TrainSummary {
     while (state.step < config.steps && !interrupted) {
       const m = trainer.step(state);
       const seconds = (performance.now() - t0) / 1000;
-      appendFileSync(metricsPath, `${JSON.stringify({ ...m, seconds: Number(seconds.toFixed(3)) })}\n`);
+      const { batchLogp: _p, batchLogq: _q, ...scalars } = m;
+      appendFileSync(metricsPath, `${JSON.stringify({ ...scalars, seconds: Number(seconds.toFixed(3)) })}\n`);
       recentEss.push(m.ess);
       if (recentEss.length > 100) recentEss.shift();
       lastLoss = m.loss;

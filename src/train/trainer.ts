@@ -27,6 +27,9 @@ export interface StepMetrics {
   ess: number;
   /** False when the step was rejected for a non-finite loss or gradient. */
   accepted: boolean;
+  /** Per-sample log p̃ = −S and log q of the step's batch (for S_eff-vs-S pictures). */
+  batchLogp: Float64Array;
+  batchLogq: Float64Array;
 }
 
 export interface TrainerConfig {
@@ -59,8 +62,10 @@ export function createTrainer(cfg: TrainerConfig) {
     step(state: TrainState): StepMetrics {
       const z = cfg.flow.prior.sample(state.rng, cfg.batch, cfg.dtype);
       const { value, aux, grads } = lossAndGrad(state.params, z);
+      const batchLogp = Float64Array.from(aux.logp.data);
+      const batchLogq = Float64Array.from(aux.logq.data);
       const logw = new Float64Array(cfg.batch);
-      for (let i = 0; i < cfg.batch; i++) logw[i] = aux.logp.data[i]! - aux.logq.data[i]!;
+      for (let i = 0; i < cfg.batch; i++) logw[i] = batchLogp[i]! - batchLogq[i]!;
       const accepted = Number.isFinite(value) && allFinite(grads);
       if (accepted) {
         const { updates, state: opt } = cfg.optimizer.update(grads, state.opt);
@@ -73,10 +78,12 @@ export function createTrainer(cfg: TrainerConfig) {
       return {
         step: state.step,
         loss: value,
-        logp: meanOf(aux.logp.data),
-        logq: meanOf(aux.logq.data),
+        logp: meanOf(batchLogp),
+        logq: meanOf(batchLogq),
         ess: accepted ? essFromLogWeights(logw) : Number.NaN,
         accepted,
+        batchLogp,
+        batchLogq,
       };
     },
   };
