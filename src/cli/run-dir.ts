@@ -13,6 +13,7 @@ import { readSafetensorsFile, writeFileAtomic, writeSafetensorsFile } from "../i
 import { FormatError, type SafetensorsTensor } from "../io/safetensors.js";
 import type { RngState } from "../rng/philox.js";
 import type { AdamState } from "../train/adam.js";
+import type { StepMetrics } from "../train/trainer.js";
 import { type RunConfig, validateConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 
@@ -145,15 +146,8 @@ export function loadTraining(dir: string, like: Params): SavedTraining {
   return { step, params, opt: { count: Number(m.count), mu, nu }, rng, rejected: Number(m.rejected ?? 0) };
 }
 
-export interface MetricRecord {
-  step: number;
-  loss: number;
-  logp: number;
-  logq: number;
-  ess: number;
-  accepted: boolean;
-  seconds: number;
-}
+/** One line of metrics.jsonl: a step's scalar metrics and the seconds since the start of the invocation. */
+export type MetricRecord = Omit<StepMetrics, "batchLogp" | "batchLogq"> & { seconds: number };
 
 export function readMetrics(dir: string): MetricRecord[] {
   const path = join(dir, RUN_FILES.metrics);
