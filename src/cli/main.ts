@@ -2,8 +2,12 @@
 /** The `latticeflow` command line. Each command registers itself from its own file. */
 import { Command, CommanderError } from "commander";
 import { FormatError } from "../io/safetensors.js";
+import { registerCompareCommand } from "./compare-command.js";
 import { registerDemoCommand } from "./demo-command.js";
 import { UsageError } from "./errors.js";
+import { registerHmcCommand } from "./hmc-command.js";
+import { registerLnzCommand } from "./lnz-command.js";
+import { registerMeasureCommand } from "./measure-command.js";
 import { registerSampleCommand } from "./sample-command.js";
 import { registerTrainCommand } from "./train-command.js";
 
@@ -18,6 +22,10 @@ export function buildProgram(): Command {
   registerTrainCommand(program);
   registerSampleCommand(program);
   registerDemoCommand(program);
+  registerHmcCommand(program);
+  registerMeasureCommand(program);
+  registerCompareCommand(program);
+  registerLnzCommand(program);
   return program;
 }
 

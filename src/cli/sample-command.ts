@@ -1,9 +1,12 @@
 /**
  * `latticeflow sample`: draw from a trained flow, optionally made exact by independence
  * Metropolis–Hastings, and write the ensemble as .npy [N, ...sites] float64, with a
- * sidecar `<out>.json` describing it (and, for direct samples, `<out>.logw.npy`).
+ * sidecar `<out>.json` describing it (and, for direct samples, `<out>.logw.npy`; for MH chains,
+ * `<out>.accepted.npy`: float64 [N] of 0/1 accept flags, step 0 = 1 starts the chain, which
+ * `latticeflow measure` turns into the acceptance-run τ_int).
  */
 
+import { basename } from "node:path";
 import type { Command } from "commander";
 import { essFromLogWeights } from "../analysis/reweighting.js";
 import { writeFileAtomic, writeNpyFile } from "../io/files.js";
@@ -50,11 +53,14 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   const shape = [opts.n, ...latticeShapeOf(config)];
   let acceptance: number | null = null;
   let logw: Float64Array;
+  let acceptedFile: string | null = null;
   if (opts.mh) {
     const r = independenceMetropolis(theory, propose, { n: opts.n, batch: opts.batch }, acceptRng);
     acceptance = r.acceptance;
     logw = r.proposalLogWeights;
     writeNpyFile(opts.out, r.configs, shape);
+    acceptedFile = opts.out.replace(/\.npy$/, ".accepted.npy");
+    writeNpyFile(acceptedFile, Float64Array.from(r.accepted), [opts.n]);
   } else {
     const x = new Float64Array(opts.n * theory.size);
     logw = new Float64Array(opts.n);
@@ -78,6 +84,8 @@ export function runSampling(opts: SampleOptions): SampleSummary {
     n: opts.n,
     seed: opts.seed,
     acceptance,
+    /** MH accept flags (float64 0/1 [N]), next to the ensemble; null for direct samples. */
+    acceptedFile: acceptedFile === null ? null : basename(acceptedFile),
     ess,
     seconds,
   };

@@ -1,0 +1,177 @@
+/**
+ * `latticeflow compare A.npy B.npy`: the observables of two ensembles of the same theory side by
+ * side (Γ-method errors and τ_int, as `measure` computes them) with the difference in units of
+ * the combined error σ = √(σ_A² + σ_B²), and the cost per independent sample of each.
+ */
+import type { Command } from "commander";
+import { fmt, printJson } from "./args.js";
+import { UsageError } from "./errors.js";
+import {
+  costPerIndependent,
+  type EnsembleReport,
+  headerLine,
+  jnum,
+  LABELS,
+  loadEnsemble,
+  measureLoaded,
+  SCALARS,
+  theoryFlags,
+  valErr,
+  withTheoryFlags,
+} from "./measure-command.js";
+
+interface Entry {
+  value: number;
+  error: number;
+  tauInt: number;
+}
+
+export interface ComparedRow {
+  name: string;
+  label: string;
+  a: Entry;
+  b: Entry;
+  diff: number;
+  sigma: number;
+  /** (A − B)/σ; NaN if either error is unknown. */
+  nSigma: number;
+}
+
+function entries(r: EnsembleReport): Map<string, { label: string; e: Entry }> {
+  const out = new Map<string, { label: string; e: Entry }>();
+  for (const k of SCALARS) {
+    const g = r.m[k];
+    if (g) out.set(k, { label: LABELS[k], e: { value: g.value, error: g.error, tauInt: g.tauInt } });
+  }
+  for (const p of r.m.m_eff) {
+    out.set(`m_eff(${p.t})`, {
+      label: `m_eff(${p.t})`,
+      e: { value: p.value, error: p.error, tauInt: p.tauInt },
+    });
+  }
+  for (const p of r.m.correlator) {
+    out.set(`C(${p.t})`, { label: `C(${p.t})`, e: { value: p.value, error: p.error, tauInt: p.tauInt } });
+  }
+  return out;
+}
+
+export function compareReports(a: EnsembleReport, b: EnsembleReport): ComparedRow[] {
+  const ea = entries(a);
+  const eb = entries(b);
+  const rows: ComparedRow[] = [];
+  for (const [name, { label, e }] of ea) {
+    const other = eb.get(name);
+    if (!other) continue;
+    const diff = e.value - other.e.value;
+    const sigma = Math.hypot(e.error, other.e.error);
+    rows.push({ name, label, a: e, b: other.e, diff, sigma, nSigma: sigma > 0 ? diff / sigma : Number.NaN });
+  }
+  return rows;
+}
+
+function entryJson(r: EnsembleReport, e: Entry) {
+  return {
+    value: jnum(e.value),
+    error: jnum(e.error),
+    tau_int: jnum(e.tauInt),
+    cost_s: jnum(costPerIndependent(r, e.tauInt)),
+  };
+}
+
+function summary(r: EnsembleReport) {
+  const e = r.ensemble;
+  return {
+    ensemble: e.path,
+    sampler: e.sampler,
+    n: e.n,
+    seconds: jnum(e.seconds),
+    acceptance: r.rejection ? r.rejection.acceptance : null,
+    acceptance_run_tau_int: r.rejection ? r.rejection.tauInt : null,
+  };
+}
+
+export function registerCompareCommand(program: Command): void {
+  withTheoryFlags(
+    program
+      .command("compare")
+      .description(
+        "two ensembles side by side: each observable, its error and the difference in combined sigma",
+      )
+      .argument("<a>", "first ensemble .npy")
+      .argument("<b>", "second ensemble .npy"),
+  )
+    .option("--json", "print one JSON object as the last line", false)
+    .action((pa: string, pb: string, o: Record<string, unknown>) => {
+      const flags = theoryFlags(o);
+      const a = measureLoaded(loadEnsemble(pa, flags));
+      const b = measureLoaded(loadEnsemble(pb, flags));
+      if (a.ensemble.latticeShape.join(",") !== b.ensemble.latticeShape.join(",")) {
+        throw new UsageError(
+          `the ensembles have different lattices: ${a.ensemble.latticeShape.join("x")} vs ${b.ensemble.latticeShape.join("x")}`,
+        );
+      }
+      const ta = a.ensemble.theory;
+      const tb = b.ensemble.theory;
+      const warning =
+        ta && tb && (ta.m2 !== tb.m2 || ta.lam !== tb.lam)
+          ? `different couplings: A has m2=${ta.m2} lam=${ta.lam}, B has m2=${tb.m2} lam=${tb.lam}`
+          : null;
+      const rows = compareReports(a, b);
+      const finiteSig = rows.map((r) => Math.abs(r.nSigma)).filter(Number.isFinite);
+      const maxAbs = finiteSig.length ? Math.max(...finiteSig) : Number.NaN;
+      if (o.json) {
+        const observables: Record<string, unknown> = {};
+        for (const r of rows) {
+          observables[r.name] = {
+            a: entryJson(a, r.a),
+            b: entryJson(b, r.b),
+            diff: jnum(r.diff),
+            sigma: jnum(r.sigma),
+            n_sigma: jnum(r.nSigma),
+          };
+        }
+        printJson({ a: summary(a), b: summary(b), observables, max_abs_n_sigma: jnum(maxAbs), warning });
+        return;
+      }
+      if (warning) console.log(`warning: ${warning}`);
+      console.log(`A = ${headerLine(a)}`);
+      console.log(`B = ${headerLine(b)}`);
+      for (const [k, r] of [
+        ["A", a],
+        ["B", b],
+      ] as const) {
+        if (r.rejection) {
+          console.log(
+            `${k}: MH acceptance ${fmt(r.rejection.acceptance)}, acceptance-run tau_int ${fmt(r.rejection.tauInt, 2)}`,
+          );
+        }
+      }
+      const table: string[][] = [["observable", "A", "tau_A", "B", "tau_B", "A-B", "(A-B)/sigma"]];
+      for (const r of rows) {
+        const [va, ea] = valErr(r.a.value, r.a.error);
+        const [vb, eb] = valErr(r.b.value, r.b.error);
+        table.push([
+          r.label,
+          `${va} ± ${ea}`,
+          fmt(r.a.tauInt, 2),
+          `${vb} ± ${eb}`,
+          fmt(r.b.tauInt, 2),
+          Number.isFinite(r.diff) ? r.diff.toPrecision(3) : "n/a",
+          fmt(r.nSigma, 2),
+        ]);
+      }
+      const widths = table[0]!.map((_, j) => Math.max(...table.map((row) => row[j]!.length)));
+      for (const row of table) {
+        console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join("  "));
+      }
+      const costRow = (name: string, r: EnsembleReport) => {
+        const g = r.m.chi2;
+        const c = costPerIndependent(r, g.tauInt);
+        return `${name}: ${c === null ? "n/a" : `${(c * 1000).toFixed(3)} ms`}`;
+      };
+      console.log(
+        `max |A-B|/sigma = ${fmt(maxAbs, 2)}; cost per independent chi2 sample (seconds/N · 2 tau_int): ` +
+          `${costRow("A", a)}, ${costRow("B", b)}`,
+      );
+    });
+}

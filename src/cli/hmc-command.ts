@@ -1,0 +1,228 @@
+/**
+ * `latticeflow hmc`: a Hybrid Monte Carlo ensemble of φ⁴ theory (the reference sampler that flow
+ * MH is compared against), written like `sample` writes its ensembles: float64 .npy
+ * [N, ...sites] and a sidecar `<out>.json` {sampler: "hmc", theory, n, seed, acceptance,
+ * stepSize, seconds, ...}. The step size is tuned during thermalisation only (src/mcmc/hmc.ts).
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import cliProgress from "cli-progress";
+import type { Command } from "commander";
+import { writeFileAtomic, writeNpyFile } from "../io/files.js";
+import { type HmcProgress, hmcChain, type Integrator } from "../mcmc/hmc.js";
+import { Rng } from "../rng/philox.js";
+import { Phi4Theory } from "../theories/phi4.js";
+import { fmt, num, printJson } from "./args.js";
+import { UsageError } from "./errors.js";
+
+export interface HmcCommandOptions {
+  theory: string;
+  L: number;
+  dim: number;
+  m2: number;
+  lam: number;
+  n: number;
+  seed: number;
+  out: string;
+  therm: number;
+  leapfrog: number;
+  trajLength: number;
+  targetAcceptance: number;
+  integrator: string;
+  quiet: boolean;
+}
+
+export interface HmcSummary {
+  n: number;
+  acceptance: number;
+  stepSize: number;
+  seconds: number;
+  out: string;
+}
+
+function checkInt(flag: string, x: number, min: number): void {
+  if (!Number.isInteger(x) || x < min) throw new UsageError(`${flag} must be an integer ≥ ${min}, got ${x}`);
+}
+
+/** Validate everything before any work or any file is written. */
+function validate(o: HmcCommandOptions): { theory: Phi4Theory; latticeShape: number[] } {
+  if (o.theory !== "phi4") throw new UsageError(`unknown theory '${o.theory}': only 'phi4' is implemented`);
+  checkInt("--L", o.L, 1);
+  checkInt("--dim", o.dim, 1);
+  if (o.dim > 4) throw new UsageError(`--dim must be 1 to 4, got ${o.dim}`);
+  checkInt("--n", o.n, 2);
+  checkInt("--therm", o.therm, 0);
+  checkInt("--leapfrog", o.leapfrog, 1);
+  checkInt("--seed", o.seed, 0);
+  if (!(o.trajLength > 0)) throw new UsageError(`--traj-length must be > 0, got ${o.trajLength}`);
+  if (!(o.targetAcceptance > 0 && o.targetAcceptance < 1)) {
+    throw new UsageError(`--target-acceptance must lie strictly between 0 and 1, got ${o.targetAcceptance}`);
+  }
+  if (o.integrator !== "leapfrog" && o.integrator !== "omelyan") {
+    throw new UsageError(`--integrator must be 'leapfrog' or 'omelyan', got '${o.integrator}'`);
+  }
+  if (o.lam < 0)
+    throw new UsageError(`--lam must be ≥ 0 (e^{-S} is not normalisable otherwise), got ${o.lam}`);
+  if (o.lam === 0 && o.m2 <= 0) {
+    throw new UsageError(
+      `--lam 0 needs --m2 > 0 (the free field is not normalisable otherwise), got ${o.m2}`,
+    );
+  }
+  if (!o.out.endsWith(".npy")) throw new UsageError(`--out must name a .npy file, got '${o.out}'`);
+  const latticeShape = new Array<number>(o.dim).fill(o.L);
+  return { theory: new Phi4Theory({ latticeShape, m2: o.m2, lam: o.lam }), latticeShape };
+}
+
+/** A live bar on a terminal, a plain line every 4 % otherwise, nothing with --quiet. */
+function hmcProgress(
+  quiet: boolean,
+  therm: number,
+  n: number,
+): { update(p: HmcProgress): void; stop(): void } {
+  if (quiet) return { update() {}, stop() {} };
+  const total = therm + n;
+  const t0 = performance.now();
+  const rate = (done: number) => done / ((performance.now() - t0) / 1000);
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format:
+          "hmc [{bar}] {value}/{total} | {phase} | acc {acc} | eps {eps} | {rate} traj/s | ETA {eta_formatted}",
+        stream: process.stderr,
+        hideCursor: true,
+        etaBuffer: 200,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, { phase: "therm", acc: "-", eps: "-", rate: "-" });
+    return {
+      update(p) {
+        const done = (p.phase === "therm" ? 0 : therm) + p.done;
+        if (done % 50 !== 0 && done !== total) return;
+        bar.update(done, {
+          phase: p.phase,
+          acc: p.acceptance.toFixed(3),
+          eps: p.stepSize.toFixed(4),
+          rate: rate(done).toFixed(0),
+        });
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  const every = Math.max(1, Math.round(total / 25));
+  return {
+    update(p) {
+      const done = (p.phase === "therm" ? 0 : therm) + p.done;
+      if (done % every !== 0 && done !== total) return;
+      const r = rate(done);
+      process.stderr.write(
+        `hmc ${p.phase} ${done}/${total} acceptance ${p.acceptance.toFixed(3)} eps ${p.stepSize.toFixed(4)} ` +
+          `${r.toFixed(0)} traj/s eta ${((total - done) / r).toFixed(0)}s\n`,
+      );
+    },
+    stop() {},
+  };
+}
+
+export function runHmc(o: HmcCommandOptions): HmcSummary {
+  const { theory, latticeShape } = validate(o);
+  const progress = hmcProgress(o.quiet, o.therm, o.n);
+  const r = hmcChain(
+    theory,
+    {
+      nTherm: o.therm,
+      n: o.n,
+      nLeapfrog: o.leapfrog,
+      trajectoryLength: o.trajLength,
+      targetAcceptance: o.targetAcceptance,
+      integrator: o.integrator as Integrator,
+      onProgress: (p) => progress.update(p),
+    },
+    new Rng(o.seed),
+  );
+  progress.stop();
+  let expSum = 0;
+  for (const dH of r.deltaH) expSum += Math.exp(-dH);
+  mkdirSync(dirname(o.out), { recursive: true });
+  writeNpyFile(o.out, r.configs, [o.n, ...latticeShape]);
+  const meta = {
+    sampler: "hmc",
+    theory: { name: "phi4", latticeShape, m2: o.m2, lam: o.lam },
+    n: o.n,
+    seed: o.seed,
+    acceptance: r.acceptance,
+    stepSize: r.stepSize,
+    seconds: r.seconds,
+    therm: o.therm,
+    leapfrog: o.leapfrog,
+    trajLength: o.trajLength,
+    targetAcceptance: o.targetAcceptance,
+    integrator: o.integrator,
+    /** ⟨e^{−ΔH}⟩ over production (= 1 for a correct integrator and an equilibrated chain). */
+    meanExpMinusDeltaH: expSum / o.n,
+  };
+  writeFileAtomic(`${o.out}.json`, `${JSON.stringify(meta, null, 2)}\n`);
+  return { n: o.n, acceptance: r.acceptance, stepSize: r.stepSize, seconds: r.seconds, out: o.out };
+}
+
+export function registerHmcCommand(program: Command): void {
+  program
+    .command("hmc")
+    .description("Hybrid Monte Carlo ensemble of phi^4 (the reference to compare flow MH against)")
+    .option("--theory <name>", "theory (only phi4)", "phi4")
+    .option("--L <n>", "lattice extent", num("--L"), 8)
+    .option("--dim <d>", "lattice dimension 1-4", num("--dim"), 2)
+    .requiredOption("--m2 <x>", "phi^4 mass parameter m^2", num("--m2"))
+    .requiredOption("--lam <x>", "phi^4 coupling lambda >= 0", num("--lam"))
+    .option("--n <n>", "production trajectories (one configuration each)", num("--n"), 20000)
+    .option("--seed <n>", "random seed", num("--seed"), 1)
+    .requiredOption("--out <file>", "output .npy (a sidecar <out>.json is written too)")
+    .option(
+      "--therm <n>",
+      "thermalisation trajectories (step size tuned here, then frozen)",
+      num("--therm"),
+      1000,
+    )
+    .option("--leapfrog <n>", "integration steps per trajectory", num("--leapfrog"), 10)
+    .option(
+      "--traj-length <x>",
+      "initial trajectory length (initial step = length / leapfrog)",
+      num("--traj-length"),
+      1,
+    )
+    .option(
+      "--target-acceptance <x>",
+      "acceptance the step size is tuned to",
+      num("--target-acceptance"),
+      0.8,
+    )
+    .option("--integrator <name>", "leapfrog or omelyan", "leapfrog")
+    .option("--json", "print one JSON summary as the last line", false)
+    .option("--quiet", "no progress output", false)
+    .action((o: Record<string, unknown>) => {
+      const s = runHmc({
+        theory: o.theory as string,
+        L: o.L as number,
+        dim: o.dim as number,
+        m2: o.m2 as number,
+        lam: o.lam as number,
+        n: o.n as number,
+        seed: o.seed as number,
+        out: o.out as string,
+        therm: o.therm as number,
+        leapfrog: o.leapfrog as number,
+        trajLength: o.trajLength as number,
+        targetAcceptance: o.targetAcceptance as number,
+        integrator: o.integrator as string,
+        quiet: o.quiet === true,
+      });
+      if (o.json) printJson(s);
+      else {
+        console.log(
+          `${s.n} HMC configurations → ${s.out} in ${s.seconds.toFixed(1)} s: ` +
+            `acceptance ${fmt(s.acceptance)}, step size ${fmt(s.stepSize)}`,
+        );
+      }
+    });
+}

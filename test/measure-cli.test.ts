@@ -1,0 +1,243 @@
+/**
+ * `hmc`, `measure`, `compare` and `lnz` end to end, as a user runs them (the built CLI in a child
+ * process; `npm test` builds dist/ first, LATTICEFLOW_CLI points elsewhere). Tiny free-field
+ * ensembles (L = 4, m² = 1, λ = 0), whose answers are exact: χ₂ = 1/(2m²) = 0.5 and
+ * ln Z = (V/2) ln 2π − ½ Σ_p ln 2(m² + p̂²); statistical checks at 4σ (Γ-method σ).
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeNpy } from "../src/io/npy.js";
+
+const CLI = process.env.LATTICEFLOW_CLI ?? join(__dirname, "..", "dist", "src", "cli", "main.js");
+const tmp = mkdtempSync(join(tmpdir(), "latticeflow-measure-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON, checked field by field below
+function lastJson(stdout: string): Record<string, any> {
+  const lines = stdout.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]!);
+}
+
+/** Exact free-field ln Z on an L×L lattice. */
+function exactLnZ(L: number, m2: number): number {
+  let logDet = 0;
+  for (let a = 0; a < L; a++) {
+    for (let b = 0; b < L; b++) {
+      const phat2 = 4 * Math.sin((Math.PI * a) / L) ** 2 + 4 * Math.sin((Math.PI * b) / L) ** 2;
+      logDet += Math.log(2 * (m2 + phat2));
+    }
+  }
+  return ((L * L) / 2) * Math.log(2 * Math.PI) - 0.5 * logDet;
+}
+
+const RUN = join(tmp, "run");
+const HMC = join(tmp, "hmc.npy");
+const MH = join(RUN, "mh.npy");
+const FREE = ["--L", "4", "--m2", "1", "--lam", "0"];
+
+beforeAll(() => {
+  // A small flow for the free field: MH is exact whatever its quality.
+  const t = run(
+    "train",
+    ...FREE,
+    "--layers",
+    "2",
+    "--hidden",
+    "8",
+    "--identity-init",
+    "--lr",
+    "3e-3",
+    "--steps",
+    "250",
+    "--quiet",
+    "--out",
+    RUN,
+  );
+  expect(t.code, t.stderr).toBe(0);
+  const s = run("sample", "--run", RUN, "--n", "6000", "--mh", "--seed", "2", "--out", MH);
+  expect(s.code, s.stderr).toBe(0);
+});
+
+describe("latticeflow hmc", () => {
+  it("writes a float64 [N, ...sites] ensemble and a sidecar", () => {
+    const r = run(
+      "hmc",
+      ...FREE,
+      "--n",
+      "6000",
+      "--therm",
+      "300",
+      "--leapfrog",
+      "7",
+      "--traj-length",
+      "0.7",
+      "--seed",
+      "3",
+      "--out",
+      HMC,
+      "--json",
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const s = lastJson(r.stdout);
+    expect(s).toMatchObject({ n: 6000, out: HMC });
+    expect(s.acceptance).toBeGreaterThan(0.6);
+    const npy = decodeNpy(readFileSync(HMC));
+    expect(npy.dtype).toBe("<f8");
+    expect(npy.shape).toEqual([6000, 4, 4]);
+    const meta = JSON.parse(readFileSync(`${HMC}.json`, "utf8"));
+    expect(meta).toMatchObject({
+      sampler: "hmc",
+      theory: { name: "phi4", latticeShape: [4, 4], m2: 1, lam: 0 },
+      n: 6000,
+      seed: 3,
+      integrator: "leapfrog",
+    });
+    for (const k of ["acceptance", "stepSize", "seconds", "meanExpMinusDeltaH"])
+      expect(typeof meta[k]).toBe("number");
+  });
+});
+
+describe("latticeflow measure", () => {
+  it("flow-MH ensemble: --json field names, exact χ₂ within 4σ, acceptance-run τ_int", () => {
+    const meta = JSON.parse(readFileSync(`${MH}.json`, "utf8"));
+    expect(meta.acceptedFile).toBe("mh.accepted.npy");
+    const flags = decodeNpy(readFileSync(join(RUN, "mh.accepted.npy")));
+    expect(flags.shape).toEqual([6000]);
+    const r = run("measure", MH, "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout);
+    expect(j).toMatchObject({ sampler: "flow-mh", n: 6000, latticeShape: [4, 4] });
+    expect(j.theory).toMatchObject({ m2: 1, lam: 0, source: `${MH}.json` });
+    for (const k of ["chi2", "chi2_connected", "abs_m", "phi2", "phi4", "binder", "action_density"]) {
+      expect(Object.keys(j[k])).toEqual(
+        expect.arrayContaining(["value", "error", "tau_int", "tau_int_error", "cost_s"]),
+      );
+    }
+    expect(Object.keys(j.m_eff[0])).toEqual(["t", "value", "error", "tau_int"]);
+    expect(j.m_eff.map((p: { t: number }) => p.t)).toEqual([1, 2]);
+    expect(j.correlator).toHaveLength(4);
+    expect(Math.abs(j.chi2.value - 0.5)).toBeLessThan(4 * j.chi2.error); // exact χ₂ = 1/(2m²), 4σ
+    expect(Math.abs(j.action_density.value - 0.5)).toBeLessThan(4 * j.action_density.error); // ⟨S⟩/V = 1/2
+    expect(j.acceptance).toBeCloseTo(meta.acceptance, 12);
+    expect(j.acceptance_run_tau_int.value).toBeGreaterThan(0.5);
+    expect(j.acceptance_run_tau_int.source).toBe("file");
+    // cost per independent sample = seconds/N · 2τ_int
+    expect(j.chi2.cost_s).toBeCloseTo((meta.seconds / 6000) * 2 * j.chi2.tau_int, 12);
+  });
+
+  it("prints a table; the theory comes from config.json or flags when there is no sidecar", () => {
+    const text = run("measure", MH);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/observable\s+value\s+error\s+tau_int\s+cost\/indep/);
+    expect(text.stdout).toMatch(/m_eff\(1\)/);
+    expect(text.stdout).toMatch(/acceptance-run tau_int/);
+
+    const bare = join(RUN, "bare.npy"); // no sidecar, no accept flags: config.json of the run
+    copyFileSync(MH, bare);
+    const j = lastJson(run("measure", bare, "--json").stdout);
+    expect(j.theory.source).toBe(join(RUN, "config.json"));
+    expect(j.sampler).toBeNull();
+    expect(j.acceptance).toBeNull();
+
+    const other = join(tmp, "elsewhere");
+    mkdirSync(other);
+    copyFileSync(MH, join(other, "e.npy"));
+    const none = lastJson(run("measure", join(other, "e.npy"), "--json").stdout);
+    expect(none.theory).toBeNull();
+    expect(none.action_density).toBeNull();
+    expect(none.chi2.value).toBeCloseTo(j.chi2.value, 12);
+    const flags = lastJson(run("measure", join(other, "e.npy"), "--m2", "1", "--lam", "0", "--json").stdout);
+    expect(flags.theory.source).toBe("flags");
+    expect(flags.action_density.value).toBeCloseTo(j.action_density.value, 12);
+  });
+});
+
+describe("latticeflow compare", () => {
+  it("HMC against flow MH: every observable side by side, χ₂ within 4 combined σ", () => {
+    const r = run("compare", HMC, MH, "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout);
+    expect(j.a).toMatchObject({ sampler: "hmc", n: 6000 });
+    expect(j.b).toMatchObject({ sampler: "flow-mh", n: 6000 });
+    expect(typeof j.b.acceptance_run_tau_int).toBe("number");
+    for (const k of ["chi2", "abs_m", "phi2", "phi4", "binder", "action_density", "m_eff(1)", "C(0)"]) {
+      expect(Object.keys(j.observables[k])).toEqual(["a", "b", "diff", "sigma", "n_sigma"]);
+    }
+    const c = j.observables.chi2;
+    expect(c.n_sigma).toBeCloseTo(c.diff / Math.hypot(c.a.error, c.b.error), 10);
+    // Both ensembles sample the same free field: statistically compatible at 4σ.
+    for (const k of ["chi2", "abs_m", "phi2", "action_density"]) {
+      expect(Math.abs(j.observables[k].n_sigma), k).toBeLessThan(4);
+    }
+    const text = run("compare", HMC, MH);
+    expect(text.stdout).toMatch(/\(A-B\)\/sigma/);
+    expect(text.stdout).toMatch(/max \|A-B\|\/sigma/);
+  });
+});
+
+describe("latticeflow lnz", () => {
+  it("ln Z of the free field by importance sampling: exact value within 4σ", () => {
+    const r = run("lnz", "--run", RUN, "--n", "8000", "--seed", "5", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout);
+    expect(Object.keys(j)).toEqual(expect.arrayContaining(["lnZ", "lnZ_error", "F_variational", "ess"]));
+    const exact = exactLnZ(4, 1);
+    expect(j.ess).toBeGreaterThan(0.1);
+    expect(Math.abs(j.lnZ - exact), `${j.lnZ} ± ${j.lnZ_error} vs ${exact}`).toBeLessThan(4 * j.lnZ_error);
+    expect(j.F_variational).toBeGreaterThan(-exact); // F_q ≥ F = −ln Z
+  });
+});
+
+describe("bad input: one line, exit 2, nothing written", () => {
+  const bad: [string, () => string[], RegExp][] = [
+    ["hmc negative lambda", () => ["hmc", "--m2", "1", "--lam", "-1", "--out", join(tmp, "b1.npy")], /--lam/],
+    [
+      "hmc free field needs m2 > 0",
+      () => ["hmc", "--m2", "-1", "--lam", "0", "--out", join(tmp, "b2.npy")],
+      /m2 > 0/,
+    ],
+    ["hmc not .npy", () => ["hmc", ...FREE, "--out", join(tmp, "b3.txt")], /\.npy/],
+    [
+      "hmc integrator",
+      () => ["hmc", ...FREE, "--integrator", "euler", "--out", join(tmp, "b4.npy")],
+      /integrator/,
+    ],
+    ["hmc n", () => ["hmc", ...FREE, "--n", "1.5", "--out", join(tmp, "b5.npy")], /--n must be an integer/],
+    [
+      "hmc target",
+      () => ["hmc", ...FREE, "--target-acceptance", "1", "--out", join(tmp, "b6.npy")],
+      /target/,
+    ],
+    [
+      "hmc theory",
+      () => ["hmc", ...FREE, "--theory", "ising", "--out", join(tmp, "b7.npy")],
+      /unknown theory/,
+    ],
+    ["measure missing file", () => ["measure", join(tmp, "nothing.npy")], /no such file/],
+    ["measure not npy", () => ["measure", `${HMC}.json`], /\.npy/],
+    ["measure half the couplings", () => ["measure", HMC, "--m2", "1"], /both --m2 and --lam/],
+    ["measure wrong lattice", () => ["measure", HMC, "--L", "8", "--m2", "1", "--lam", "0"], /shape/],
+    ["compare one file", () => ["compare", HMC], /missing required argument/],
+    ["lnz no run", () => ["lnz", "--run", join(tmp, "none"), "--n", "10"], /not a run directory/],
+    ["lnz n", () => ["lnz", "--run", RUN, "--n", "1"], /--n must be/],
+  ];
+  for (const [name, args, msg] of bad) {
+    it(name, () => {
+      const a = args();
+      const r = run(...a);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+      const out = a[a.indexOf("--out") + 1];
+      if (a.includes("--out") && out) expect(existsSync(out)).toBe(false);
+    });
+  }
+});
