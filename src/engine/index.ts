@@ -10,6 +10,7 @@ export {
 export { leakyRelu, prelu } from "./ops/activation.js";
 export { add, atan2, div, maximum, mul, sub } from "./ops/binary.js";
 export { periodicConv } from "./ops/conv.js";
+export { type CouplingNet, couplingLayer } from "./ops/coupling.js";
 export { gather, scatter } from "./ops/gather.js";
 export { matmul } from "./ops/matmul.js";
 export { logsumexp, mean, sum } from "./ops/reduce.js";
@@ -30,4 +31,5 @@ export {
   square,
   tanh,
 } from "./ops/unary.js";
+export { acquire, clearPool, poolBytes, release } from "./pool.js";
 export { allocate, type DType, type FloatArray, full, scalar, Tensor, tensor, zeros } from "./tensor.js";

@@ -9,6 +9,7 @@
  */
 import {
   add,
+  couplingLayer,
   type DType,
   exp,
   mul,
@@ -33,6 +34,12 @@ export interface AffineCouplingConfig {
   kernel: number;
   /** Start as the identity map (last conv zeroed). */
   identityInit?: boolean;
+  /**
+   * Use the fused coupling op (engine/ops/coupling.ts; default). false runs the same maths
+   * as a graph of elementwise ops and convolutions: the reference the fused op is tested
+   * against.
+   */
+  fused?: boolean;
 }
 
 export class AffineCoupling implements Bijector {
@@ -92,6 +99,9 @@ export class AffineCoupling implements Bijector {
   }
 
   forwardAndLogDet(params: Params, x: Tensor): { y: Tensor; logDet: Tensor } {
+    if (this.config.fused !== false) {
+      return couplingLayer(x, this.net.couplingNet(subParams(params, "net")), this.config.parity, false);
+    }
     const { s, t, m } = this.conditioner(params, x);
     const y = add(mul(m.frozen, x), mul(m.active, add(mul(x, exp(s)), t)));
     const logDet = sum(mul(m.active, s), this.siteAxes);
@@ -99,6 +109,10 @@ export class AffineCoupling implements Bijector {
   }
 
   inverseAndLogDet(params: Params, y: Tensor): { x: Tensor; logDet: Tensor } {
+    if (this.config.fused !== false) {
+      const r = couplingLayer(y, this.net.couplingNet(subParams(params, "net")), this.config.parity, true);
+      return { x: r.y, logDet: r.logDet };
+    }
     const { s, t, m } = this.conditioner(params, y);
     const x = add(mul(m.frozen, y), mul(m.active, mul(sub(y, t), exp(neg(s)))));
     const logDet = neg(sum(mul(m.active, s), this.siteAxes));

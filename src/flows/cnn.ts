@@ -6,6 +6,7 @@
  * Initialisation is PyTorch's default: U(±1/√fan_in) for conv weights and biases, PReLU slope 0.25.
  */
 import {
+  type CouplingNet,
   type DType,
   full,
   type Params,
@@ -65,6 +66,19 @@ export class PeriodicCnn {
       if (nm.a) params[nm.a] = full([1], 0.25, dtype);
     }
     return params;
+  }
+
+  /** The parameters in the layout of the fused coupling op (engine/ops/coupling.ts). */
+  couplingNet(params: Params): CouplingNet {
+    const weights: Tensor[] = [];
+    const biases: Tensor[] = [];
+    const alphas: Tensor[] = [];
+    for (const nm of this.names) {
+      weights.push(params[nm.w]!);
+      biases.push(params[nm.b]!);
+      if (nm.a) alphas.push(params[nm.a]!);
+    }
+    return { weights, biases, alphas };
   }
 
   /** x: [B, C_in, ...L] → [B, C_out, ...L]. */
