@@ -1,128 +1,208 @@
 /**
- * `npm run bench`: the notebook workload (L = 8, batch 64, 16 affine coupling layers, CNN
- * 1→8→8→2, kernel 3) timed in latticeflow and, when /usr/bin/python3 imports torch, in the
- * PyTorch reference (bench/torch_reference.py) in the same run, one after the other so
- * they never share the cores. Prints a table of medians and ratios; writes bench/results/*.json.
+ * `npm run bench`: the workloads of issue 4, each timed in latticeflow (bench/workload.ts)
+ * and, when /usr/bin/python3 imports torch, in the PyTorch reference
+ * (bench/torch_reference.py) right after it: back to back, never concurrently, each in its
+ * own process (so peak memory is per workload). Prints a table of medians and ratios and
+ * writes bench/results/bench-<date>.json.
+ *
+ *   (a) notebook training step (L = 8, batch 64, 16 layers, CNN 1→8→8→2, 3×3)
+ *   (b) sampling pass: 1024 configurations (prior → flow with log q → action)
+ *   (c) training step at L = 16, 32, 64 with hidden 32,32, batch 64
+ *   (d) φ⁴ HMC trajectories per second at L = 32, 10 leapfrog steps (one chain)
+ *   (e) time to a 100-step moving-average ESS of 0.25 on the notebook preset
+ *
+ * ratio = latticeflow time / PyTorch time (for HMC: per trajectory), so < 1 means faster.
+ * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e (default all), BENCH_DTYPES=float64,float32,
+ * BENCH_REPEATS (default 20, scaled down for the big workloads), BENCH_THREADS (latticeflow
+ * threads; default 1), BENCH_TORCH_THREADS (default: all cores), BENCH_MAX_SECONDS (for e).
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { DType } from "../src/engine/index.js";
-import { affineCouplingFlow } from "../src/flows/affine-flow.js";
-import { Rng } from "../src/rng/philox.js";
-import { Phi4Theory } from "../src/theories/phi4.js";
-import { adam } from "../src/train/adam.js";
-import { createTrainer } from "../src/train/trainer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const repeats = Number(process.env.BENCH_REPEATS ?? 20);
-const warmup = 3;
+const only = new Set((process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e").split(",").map((s) => s.trim()));
+const dtypes = (process.env.BENCH_DTYPES ?? "float64,float32").split(",").map((s) => s.trim());
+const ourThreads = Number(process.env.BENCH_THREADS ?? 1);
+const torchThreads = Number(process.env.BENCH_TORCH_THREADS ?? cpus().length);
+const maxSeconds = process.env.BENCH_MAX_SECONDS ?? "600";
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+interface Spec {
+  id: string;
+  label: string;
+  /** "ms": lower is better (median_ms); "rate": trajectories_per_s; "s": seconds_to_target. */
+  kind: "ms" | "rate" | "s";
+  dtype: string;
+  args: string[];
 }
 
-function timeIt(fn: () => void, n: number): number[] {
-  for (let i = 0; i < warmup; i++) fn();
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    fn();
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
-
-const shape = [8, 8];
-const theory = new Phi4Theory({ latticeShape: shape, m2: -4, lam: 8 });
-const flow = affineCouplingFlow({ latticeShape: shape, layers: 16, hidden: [8, 8], kernel: 3 });
-
-function trainStep(dtype: DType): number[] {
-  const tr = createTrainer({ flow, theory, optimizer: adam({ lr: 1e-3 }), batch: 64, dtype });
-  const st = tr.init(new Rng(0));
-  return timeIt(() => tr.step(st), repeats);
-}
-
-function samplePass(dtype: DType): number[] {
-  const rng = new Rng(0);
-  const params = flow.initParams(rng, dtype);
-  return timeIt(
-    () => {
-      const { x } = flow.sample(params, rng, 1024, dtype);
-      theory.action(x.data, 1024);
+const specs: Spec[] = [];
+for (const dtype of dtypes) {
+  const r = (k: number) => String(Math.max(2, Math.round(repeats / k)));
+  specs.push(
+    {
+      id: "a",
+      label: "(a) train step L=8 notebook",
+      kind: "ms",
+      dtype,
+      args: ["--workload", "train", "--repeats", r(1)],
     },
-    Math.max(3, Math.round(repeats / 4)),
-  );
-}
-
-interface Row {
-  workload: string;
-  dtype: DType;
-  latticeflow_ms: number;
-  torch_ms: number | null;
-  ratio: number | null;
-}
-
-function torchAvailable(): boolean {
-  return spawnSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" }).status === 0;
-}
-
-function torchMs(workload: "train" | "sample", dtype: DType): number | null {
-  const r = spawnSync(
-    "/usr/bin/python3",
-    [
-      join(repo, "bench", "torch_reference.py"),
-      "--workload",
-      workload,
-      "--dtype",
+    {
+      id: "b",
+      label: "(b) sample 1024 configs L=8",
+      kind: "ms",
       dtype,
-      "--repeats",
-      String(workload === "train" ? repeats : Math.max(3, Math.round(repeats / 4))),
-      "--threads",
-      String(cpus().length),
-    ],
-    { encoding: "utf8" },
+      args: ["--workload", "sample", "--repeats", r(4)],
+    },
   );
-  if (r.status !== 0) {
-    process.stderr.write(`torch reference failed: ${r.stderr.trim().split("\n").pop()}\n`);
-    return null;
-  }
-  const last = r.stdout.trim().split("\n").pop()!;
-  return JSON.parse(last).median_ms as number;
-}
-
-const withTorch = torchAvailable();
-if (!withTorch)
-  process.stderr.write("PyTorch not found (/usr/bin/python3 -c 'import torch'): latticeflow only\n");
-const rows: Row[] = [];
-for (const dtype of ["float64", "float32"] as const) {
-  for (const workload of ["train", "sample"] as const) {
-    process.stderr.write(`bench ${workload} ${dtype}...\n`);
-    const ours = median(workload === "train" ? trainStep(dtype) : samplePass(dtype));
-    const theirs = withTorch ? torchMs(workload, dtype) : null;
-    rows.push({
-      workload: workload === "train" ? "training step (batch 64)" : "sampling pass (1024 configs)",
+  for (const L of [16, 32, 64]) {
+    specs.push({
+      id: `c${L}`,
+      label: `(c) train step L=${L} hidden 32,32`,
+      kind: "ms",
       dtype,
-      latticeflow_ms: ours,
-      torch_ms: theirs,
-      ratio: theirs ? ours / theirs : null,
+      args: [
+        "--workload",
+        "train",
+        "--L",
+        String(L),
+        "--hidden",
+        "32,32",
+        "--repeats",
+        r(L === 16 ? 4 : L === 32 ? 7 : 10),
+        "--warmup",
+        "1",
+      ],
     });
   }
 }
-
-console.log(
-  `\nnotebook workload, ${cpus().length} cores, node ${process.version}; medians in ms; ratio = latticeflow / PyTorch`,
+specs.push(
+  {
+    id: "d",
+    label: "(d) HMC L=32, 10 leapfrog (traj/s)",
+    kind: "rate",
+    dtype: "float64",
+    args: ["--workload", "hmc", "--L", "32", "--repeats", r20()],
+  },
+  {
+    id: "e",
+    label: "(e) time to ESS 0.25 (s)",
+    kind: "s",
+    dtype: "float64",
+    args: ["--workload", "ess", "--max-seconds", maxSeconds],
+  },
 );
-console.log("workload                       dtype     latticeflow   PyTorch   ratio");
+function r20() {
+  return String(Math.max(5, repeats));
+}
+
+type Result = Record<string, unknown> & {
+  median_ms?: number;
+  trajectories_per_s?: number;
+  seconds_to_target?: number | null;
+};
+
+function runJson(cmd: string, args: string[]): Result | null {
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+  if (r.status !== 0) {
+    process.stderr.write(
+      `  failed: ${cmd} ${args.join(" ")}\n  ${(r.stderr ?? "").trim().split("\n").slice(-3).join("\n  ")}\n`,
+    );
+    return null;
+  }
+  const last = r.stdout.trim().split("\n").pop()!;
+  return JSON.parse(last) as Result;
+}
+
+function value(kind: Spec["kind"], r: Result | null): number | null {
+  if (!r) return null;
+  const v = kind === "ms" ? r.median_ms : kind === "rate" ? r.trajectories_per_s : r.seconds_to_target;
+  return typeof v === "number" ? v : null;
+}
+
+const withTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+if (!withTorch)
+  process.stderr.write("PyTorch not found (/usr/bin/python3 -c 'import torch'): latticeflow only\n");
+
+interface Row {
+  id: string;
+  workload: string;
+  dtype: string;
+  unit: string;
+  latticeflow: number | null;
+  torch: number | null;
+  ratio: number | null;
+  latticeflow_peak_rss_mb: number | null;
+  torch_peak_rss_mb: number | null;
+  latticeflow_rss_growth_mb: number | null;
+  loadavg: number[];
+  raw: { latticeflow: Result | null; torch: Result | null };
+}
+
+const rows: Row[] = [];
+for (const s of specs) {
+  if (!only.has(s.id)) continue;
+  const load = loadavg();
+  process.stderr.write(`bench ${s.label} ${s.dtype} (load ${load.map((x) => x.toFixed(2)).join(" ")})...\n`);
+  const ours = runJson(process.execPath, [
+    join(here, "workload.js"),
+    ...s.args,
+    "--dtype",
+    s.dtype,
+    "--threads",
+    String(ourThreads),
+    "--max-seconds",
+    maxSeconds,
+  ]);
+  const theirs = withTorch
+    ? runJson("/usr/bin/python3", [
+        join(repo, "bench", "torch_reference.py"),
+        ...s.args,
+        "--dtype",
+        s.dtype,
+        "--threads",
+        String(torchThreads),
+        "--max-seconds",
+        maxSeconds,
+      ])
+    : null;
+  const a = value(s.kind, ours);
+  const b = value(s.kind, theirs);
+  const ratio = a !== null && b !== null ? (s.kind === "rate" ? b / a : a / b) : null;
+  const num = (r: Result | null, k: string) => (r && typeof r[k] === "number" ? (r[k] as number) : null);
+  const after = num(ours, "rss_after_warmup_mb");
+  const end = num(ours, "rss_end_mb");
+  rows.push({
+    id: s.id,
+    workload: s.label,
+    dtype: s.dtype,
+    unit: s.kind === "ms" ? "ms" : s.kind === "rate" ? "traj/s" : "s",
+    latticeflow: a,
+    torch: b,
+    ratio,
+    latticeflow_peak_rss_mb: num(ours, "peak_rss_mb"),
+    torch_peak_rss_mb: num(theirs, "peak_rss_mb"),
+    latticeflow_rss_growth_mb: after !== null && end !== null ? end - after : null,
+    loadavg: load,
+    raw: { latticeflow: ours, torch: theirs },
+  });
+}
+
+const f = (x: number | null, d = 1) => (x === null ? "n/a" : x.toFixed(d));
+console.log(
+  `\nlatticeflow vs PyTorch, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}, ` +
+    `latticeflow threads ${ourThreads}, torch threads ${torchThreads}; medians; ratio = latticeflow time / PyTorch time`,
+);
+console.log(
+  `${"workload".padEnd(38)} ${"dtype".padEnd(8)} ${"latticeflow".padStart(12)} ${"PyTorch".padStart(10)} ${"ratio".padStart(6)} ${"peak MB (lf/pt)".padStart(16)} ${"load".padStart(5)}`,
+);
 for (const r of rows) {
   console.log(
-    `${r.workload.padEnd(30)} ${r.dtype.padEnd(8)} ${r.latticeflow_ms.toFixed(1).padStart(12)} ` +
-      `${r.torch_ms === null ? "      n/a" : r.torch_ms.toFixed(1).padStart(9)} ${r.ratio === null ? "    n/a" : r.ratio.toFixed(2).padStart(7)}`,
+    `${r.workload.padEnd(38)} ${r.dtype.padEnd(8)} ${`${f(r.latticeflow)} ${r.unit}`.padStart(12)} ${`${f(r.torch)}`.padStart(10)} ${f(r.ratio, 2).padStart(6)} ${`${f(r.latticeflow_peak_rss_mb, 0)}/${f(r.torch_peak_rss_mb, 0)}`.padStart(16)} ${r.loadavg[0]!.toFixed(2).padStart(5)}`,
   );
 }
 const dir = join(repo, "bench", "results");
@@ -130,6 +210,19 @@ mkdirSync(dir, { recursive: true });
 const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, node: process.version, rows }, null, 2)}\n`,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      cores: cpus().length,
+      cpu: cpus()[0]?.model,
+      memory_gb: totalmem() / 2 ** 30,
+      node: process.version,
+      latticeflow_threads: ourThreads,
+      torch_threads: torchThreads,
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
 );
 console.log(`written ${file}`);

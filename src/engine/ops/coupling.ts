@@ -77,8 +77,11 @@ function padPrelu(z: FloatArray, c: number, nb: number, alpha: FloatArray, g: Pa
     const so = q * volume;
     const po = q * paddedVolume;
     for (let p = 0; p < paddedVolume; p++) {
+      // Branch-free (the sign is random: a branch here mispredicts half the time);
+      // v·1 = v and v·a = a·v exactly, so this is prelu's arithmetic.
       const v = z[so + source[p]!]!;
-      out[po + p] = v >= 0 ? v : a * v;
+      const neg = +(v < 0);
+      out[po + p] = v * (neg * a + (1 - neg));
     }
   }
 }
@@ -272,10 +275,12 @@ function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse:
         const a = alpha.data[ch]!;
         let acc = 0;
         for (let i = q * v; i < (q + 1) * v; i++) {
+          // Branch-free as in padPrelu; for z ≥ 0 the slope term adds 0·z.
           const zv = zl[i]!;
-          if (zv >= 0) continue;
-          acc += ga[i]! * zv;
-          ga[i] = a * ga[i]!;
+          const gv = ga[i]!;
+          const neg = +(zv < 0);
+          acc += gv * zv * neg;
+          ga[i] = gv * (neg * a + (1 - neg));
         }
         if (gAlpha) gAlpha[ch]! += acc;
       }
