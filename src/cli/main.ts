@@ -8,6 +8,8 @@ import { UsageError } from "./errors.js";
 import { registerHmcCommand } from "./hmc-command.js";
 import { registerLnzCommand } from "./lnz-command.js";
 import { registerMeasureCommand } from "./measure-command.js";
+import { registerPlotCommand } from "./plot-command.js";
+import { registerReportCommand } from "./report-command.js";
 import { registerSampleCommand } from "./sample-command.js";
 import { registerTrainCommand } from "./train-command.js";
 
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerMeasureCommand(program);
   registerCompareCommand(program);
   registerLnzCommand(program);
+  registerPlotCommand(program);
+  registerReportCommand(program);
   return program;
 }
 

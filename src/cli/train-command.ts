@@ -9,6 +9,7 @@ import { fmt, intList, num, printJson } from "./args.js";
 import { presetConfig, type RunConfig, validateConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 import { buildModel } from "./model.js";
+import { ERA_STEPS, recordEra, refreshTrainingPlots, truncateEras } from "./plot-command.js";
 import { progressSink } from "./progress.js";
 import {
   isNonEmptyDir,
@@ -28,6 +29,10 @@ export interface TrainOptions {
   /** On resume: a new total step count. */
   steps?: number;
   quiet: boolean;
+  /** Refresh the training figures in <out>/plots every this many steps (0 or undefined: never). */
+  plotEvery?: number;
+  /** Record the batch's log p and log q at the first step of every era of this many steps (eras.jsonl; 0: off). */
+  eraEvery?: number;
 }
 
 export interface TrainSummary {
@@ -42,6 +47,13 @@ export interface TrainSummary {
 }
 
 export function runTraining(opts: TrainOptions): TrainSummary {
+  for (const [flag, v] of [
+    ["--plot-every", opts.plotEvery],
+    ["--era-every", opts.eraEvery],
+  ] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0))
+      throw new UsageError(`${flag} must be a non-negative integer, got ${v}`);
+  }
   let config: RunConfig;
   if (opts.resume) {
     config = readConfig(opts.out);
@@ -78,6 +90,7 @@ export function runTraining(opts: TrainOptions): TrainSummary {
       rejected: saved.rejected,
     };
     truncateMetrics(opts.out, saved.step);
+    truncateEras(opts.out, saved.step);
   } else {
     mkdirSync(opts.out, { recursive: true });
     writeConfig(opts.out, config);
@@ -93,6 +106,20 @@ export function runTraining(opts: TrainOptions): TrainSummary {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const eraEvery = opts.eraEvery ?? ERA_STEPS;
+  const plotEvery = opts.plotEvery ?? 0;
+  let plotFailed = false;
+  const refreshPlots = () => {
+    if (plotFailed) return;
+    try {
+      refreshTrainingPlots(opts.out);
+    } catch (e) {
+      plotFailed = true; // a figure must never stop a training run
+      process.stderr.write(
+        `latticeflow: warning: cannot refresh the training figures: ${(e as Error).message}\n`,
+      );
+    }
+  };
   const recentEss: number[] = [];
   let lastLoss = Number.NaN;
   const t0 = performance.now();
@@ -102,6 +129,8 @@ export function runTraining(opts: TrainOptions): TrainSummary {
       const seconds = (performance.now() - t0) / 1000;
       const { batchLogp: _p, batchLogq: _q, ...scalars } = m;
       appendFileSync(metricsPath, `${JSON.stringify({ ...scalars, seconds: Number(seconds.toFixed(3)) })}\n`);
+      recordEra(opts.out, m, eraEvery);
+      if (plotEvery > 0 && state.step % plotEvery === 0) refreshPlots();
       recentEss.push(m.ess);
       if (recentEss.length > 100) recentEss.shift();
       lastLoss = m.loss;
@@ -114,6 +143,7 @@ export function runTraining(opts: TrainOptions): TrainSummary {
     process.removeListener("SIGTERM", onSignal);
   }
   saveTraining(opts.out, state, config);
+  if (plotEvery > 0 && state.step % plotEvery !== 0) refreshPlots();
   const done = state.step - startStep;
   return {
     steps: state.step,
@@ -186,7 +216,18 @@ export function registerTrainCommand(program: Command): void {
     .addOption(new Option("--dtype <t>", "float64 or float32").choices(["float64", "float32"]))
     .option("--identity-init", "start every coupling layer as the identity")
     .option("--json", "print one JSON summary as the last line", false)
-    .option("--quiet", "no progress output", false);
+    .option("--quiet", "no progress output", false)
+    .option(
+      "--plot-every <n>",
+      "refresh the training figures in <out>/plots every n steps",
+      num("--plot-every"),
+    )
+    .option(
+      "--era-every <n>",
+      "steps per era: log p, log q of each era's first batch → eras.jsonl (0: off)",
+      num("--era-every"),
+      ERA_STEPS,
+    );
   for (const [flag, , help, parse] of CONFIG_FLAGS) train.option(flag, help, parse);
   train.action((o: Record<string, unknown>) => {
     const resume = o.resume === true;
@@ -197,6 +238,8 @@ export function registerTrainCommand(program: Command): void {
       resume,
       steps: resume ? (o.steps as number | undefined) : undefined,
       quiet: o.quiet === true,
+      plotEvery: o.plotEvery as number | undefined,
+      eraEvery: o.eraEvery as number,
     });
     const summary = {
       steps: s.steps,

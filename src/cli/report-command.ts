@@ -1,0 +1,200 @@
+/**
+ * `latticeflow report --run DIR`: DIR/report.html, one self-contained page about a run: the
+ * configuration, a training summary, the measurements of each ensemble (Γ-method errors and
+ * τ_int) and every figure of `latticeflow plot`, embedded as SVG (no external files, works
+ * offline, sharp at any zoom). Everything is computed first; the page is written atomically.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Command } from "commander";
+import { writeFileAtomic } from "../io/files.js";
+import { renderSvg } from "../plots/render.js";
+import { fmtErr } from "../plots/specs/common.js";
+import { printJson } from "./args.js";
+import { latticeShapeOf, type RunConfig } from "./config.js";
+import { UsageError } from "./errors.js";
+import type { EnsembleReport } from "./measure-command.js";
+import { collectRunFigures, type PlotOptions, plotOptions, withPlotOptions } from "./plot-command.js";
+import { readMetrics } from "./run-dir.js";
+
+function esc(s: string): string {
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+}
+
+function table(head: string[], rows: string[][], cls = ""): string {
+  const th = head.map((h) => `<th>${h}</th>`).join("");
+  const body = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n");
+  return `<table class="${cls}"><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+function num(x: number | null | undefined, digits = 4): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return "–";
+  return (Number.isInteger(x) ? String(x) : x.toFixed(digits)).replace(/^-/, "−");
+}
+
+const CONFIG_LABELS: Partial<Record<keyof RunConfig, string>> = {
+  theory: "theory",
+  m2: "m²",
+  lam: "λ",
+  layers: "affine coupling layers",
+  hidden: "hidden channels per CNN",
+  kernel: "kernel size",
+  identityInit: "identity initialisation",
+  batch: "batch",
+  steps: "training steps",
+  lr: "Adam learning rate",
+  beta1: "Adam β₁",
+  beta2: "Adam β₂",
+  clipNorm: "gradient-norm clip",
+  seed: "seed",
+  dtype: "dtype",
+  checkpointEvery: "checkpoint every (steps)",
+};
+
+function configTable(config: RunConfig): string {
+  const rows: string[][] = [["lattice", esc(latticeShapeOf(config).join(" × "))]];
+  for (const [k, v] of Object.entries(config)) {
+    if (k === "L" || k === "dim") continue;
+    const label = CONFIG_LABELS[k as keyof RunConfig] ?? k;
+    rows.push([
+      esc(label),
+      `<code>${esc(v === null ? "off" : Array.isArray(v) ? v.join(", ") : String(v))}</code>`,
+    ]);
+  }
+  return table(["setting", "value"], rows, "kv");
+}
+
+function trainingTable(run: string, offset: number): string {
+  const m = readMetrics(run);
+  if (m.length === 0) return "<p>No training metrics yet.</p>";
+  const last = m.slice(-100);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rejected = m.filter((r) => r.accepted === false).length;
+  const seconds = m[m.length - 1]!.seconds;
+  const rows: string[][] = [
+    ["steps trained", num(m[m.length - 1]!.step)],
+    [`loss, mean of the last ${last.length} steps (≥ −log Z)`, num(mean(last.map((r) => r.loss)))],
+    [`ESS, mean of the last ${last.length} steps`, num(mean(last.map((r) => r.ess)))],
+    ["slope-1 offset b of S against S<sub>eff</sub> (flow samples)", num(offset)],
+    ["rejected steps (non-finite loss or gradient)", num(rejected)],
+    [
+      "training time",
+      Number.isFinite(seconds)
+        ? `${num(seconds, 1)} s (${num((1000 * seconds) / m.length, 1)} ms/step)`
+        : "–",
+    ],
+  ];
+  return table(["quantity", "value"], rows, "kv");
+}
+
+const OBSERVABLES: [keyof EnsembleReport["m"], string][] = [
+  ["abs_m", "⟨|M|⟩/V"],
+  ["chi2", "χ₂ = ⟨M²⟩/V"],
+  ["chi2_connected", "χ₂ connected = (⟨M²⟩ − ⟨M⟩²)/V"],
+  ["phi2", "⟨φ²⟩"],
+  ["phi4", "⟨φ⁴⟩"],
+  ["binder", "Binder cumulant U"],
+  ["action_density", "⟨S⟩/V"],
+];
+
+function ensembleSection(r: EnsembleReport): string {
+  const e = r.ensemble;
+  const sidecar = existsSync(`${e.path}.json`)
+    ? (JSON.parse(readFileSync(`${e.path}.json`, "utf8")) as Record<string, unknown>)
+    : {};
+  const acceptance = typeof sidecar.acceptance === "number" ? sidecar.acceptance : null;
+  const facts = [
+    `${e.n} configurations`,
+    e.sampler ? `sampler <code>${esc(e.sampler)}</code>` : null,
+    acceptance !== null ? `MH acceptance ${num(acceptance, 3)}` : null,
+    e.seconds !== null ? `${num(e.seconds, 1)} s` : null,
+  ].filter((x) => x !== null);
+  const rows: string[][] = [];
+  for (const [key, label] of OBSERVABLES) {
+    const g = r.m[key] as {
+      value: number;
+      error: number;
+      tauInt: number;
+      tauIntError: number;
+      window: number;
+    } | null;
+    if (!g) continue;
+    rows.push([esc(label), fmtErr(g.value, g.error), fmtErr(g.tauInt, g.tauIntError), String(g.window)]);
+  }
+  for (const p of r.m.m_eff) {
+    rows.push([`m<sub>eff</sub>(${p.t})`, fmtErr(p.value, p.error), num(p.tauInt, 2), ""]);
+  }
+  if (r.rejection) {
+    rows.push([
+      "acceptance-run τ<sub>int</sub> (MH)",
+      "",
+      fmtErr(r.rejection.tauInt, r.rejection.tauIntError),
+      "",
+    ]);
+  }
+  return (
+    `<h3><code>${esc(basename(e.path))}</code></h3><p>${facts.join(", ")}.</p>` +
+    table(["observable", "value(error)", "τ<sub>int</sub>", "W"], rows, "obs")
+  );
+}
+
+const STYLE = `
+body { font-family: "DejaVu Sans", Verdana, Helvetica, Arial, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #111; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.95em; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.9em; text-align: left; }
+table.obs td:nth-child(n+2) { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; } .muted { color: #666; }
+`;
+
+export interface ReportOptions extends PlotOptions {
+  out?: string;
+}
+
+export function runReport(opts: ReportOptions): { out: string; figures: number; seconds: number } {
+  const t0 = performance.now();
+  const out = opts.out ?? join(opts.run, "report.html");
+  if (!out.endsWith(".html")) throw new UsageError(`--out must name an .html file, got '${out}'`);
+  const all = collectRunFigures(opts);
+  const figures = all.figures.map((f) => {
+    const svg = renderSvg(f.spec);
+    const src = `data:image/svg+xml;base64,${Buffer.from(svg, "utf8").toString("base64")}`;
+    return `<figure id="${esc(f.name)}"><img alt="${esc(f.name)}" src="${src}"><figcaption>${esc(f.name)}</figcaption></figure>`;
+  });
+  const c = all.config;
+  const title = `latticeflow run ${basename(opts.run.replace(/\/+$/, "")) || opts.run}`;
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
+<body>
+<h1>${esc(title)}</h1>
+<p class="muted">φ⁴ on ${esc(latticeShapeOf(c).join("×"))}, m² = ${num(c.m2)}, λ = ${num(c.lam)}; ${c.layers} affine coupling layers trained by reverse KL (arXiv:1904.12072). Generated ${esc(new Date().toISOString())} from <code>${esc(opts.run)}</code>.</p>
+<h2>Configuration</h2>
+${configTable(c)}
+<h2>Training</h2>
+${trainingTable(opts.run, all.offset)}
+<h2>Measurements</h2>
+${all.ensembles.length ? all.ensembles.map(ensembleSection).join("\n") : "<p>No ensembles in the run directory yet: <code>latticeflow sample --run DIR --mh</code> makes one.</p>"}
+<p class="muted">Errors and τ<sub>int</sub> by Wolff's Γ-method (hep-lat/0306017), automatic window W with S = 1.5.</p>
+<h2>Figures</h2>
+${figures.join("\n")}
+</body></html>
+`;
+  writeFileAtomic(out, html);
+  return { out, figures: figures.length, seconds: (performance.now() - t0) / 1000 };
+}
+
+export function registerReportCommand(program: Command): void {
+  withPlotOptions(program.command("report").description("write an HTML report of a run (<run>/report.html)"))
+    .option("--out <file>", "output .html (default <run>/report.html)")
+    .option("--json", "print one JSON summary as the last line", false)
+    .action((o: Record<string, unknown>) => {
+      const s = runReport({ ...plotOptions(o), out: o.out as string | undefined });
+      if (o.json) printJson({ out: s.out, figures: s.figures });
+      else console.log(`report with ${s.figures} figures → ${s.out} in ${s.seconds.toFixed(1)} s`);
+    });
+}
