@@ -115,7 +115,7 @@ describe("latticeflow measure", () => {
     const j = lastJson(r.stdout);
     expect(j).toMatchObject({ sampler: "flow-mh", n: 6000, latticeShape: [4, 4] });
     expect(j.theory).toMatchObject({ m2: 1, lam: 0, source: `${MH}.json` });
-    for (const k of ["chi2", "chi2_connected", "abs_m", "phi2", "phi4", "binder", "action_density"]) {
+    for (const k of ["m", "chi2", "chi2_connected", "abs_m", "phi2", "phi4", "binder", "action_density"]) {
       expect(Object.keys(j[k])).toEqual(
         expect.arrayContaining(["value", "error", "tau_int", "tau_int_error", "cost_s"]),
       );
@@ -123,6 +123,7 @@ describe("latticeflow measure", () => {
     expect(Object.keys(j.m_eff[0])).toEqual(["t", "value", "error", "tau_int"]);
     expect(j.m_eff.map((p: { t: number }) => p.t)).toEqual([1, 2]);
     expect(j.correlator).toHaveLength(4);
+    expect(typeof j.sign_changes).toBe("number");
     expect(Math.abs(j.chi2.value - 0.5)).toBeLessThan(4 * j.chi2.error); // exact χ₂ = 1/(2m²), 4σ
     expect(Math.abs(j.action_density.value - 0.5)).toBeLessThan(4 * j.action_density.error); // ⟨S⟩/V = 1/2
     expect(j.acceptance).toBeCloseTo(meta.acceptance, 12);
@@ -156,6 +157,19 @@ describe("latticeflow measure", () => {
     const flags = lastJson(run("measure", join(other, "e.npy"), "--m2", "1", "--lam", "0", "--json").stdout);
     expect(flags.theory.source).toBe("flags");
     expect(flags.action_density.value).toBeCloseTo(j.action_density.value, 12);
+  });
+});
+
+describe("latticeflow sample --z2", () => {
+  it("the φ → −φ symmetrised proposal still gives an exact chain (free field χ₂ within 4σ)", () => {
+    const out = join(tmp, "z2.npy");
+    const s = run("sample", "--run", RUN, "--n", "4000", "--mh", "--z2", "--seed", "4", "--out", out);
+    expect(s.code, s.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(`${out}.json`, "utf8")).z2).toBe(true);
+    const j = lastJson(run("measure", out, "--m2", "1", "--lam", "0", "--json").stdout);
+    expect(Math.abs(j.chi2.value - 0.5)).toBeLessThan(4 * j.chi2.error);
+    expect(Math.abs(j.m.value)).toBeLessThan(4 * j.m.error); // ⟨M⟩ = 0
+    expect(j.sign_changes).toBeGreaterThan(1000);
   });
 });
 

@@ -102,6 +102,7 @@ function expectFreeField(m: ScalarMeasurement, exact: ReturnType<typeof freeFiel
     expect(error, `${name} error`).toBeGreaterThan(0);
     expect(Math.abs(value - truth), `${name}: ${value} ± ${error} vs exact ${truth}`).toBeLessThan(4 * error);
   };
+  within("m", m.m.value, m.m.error, 0);
   within("chi2", m.chi2.value, m.chi2.error, exact.chi2);
   within("chi2_connected", m.chi2_connected.value, m.chi2_connected.error, exact.chi2);
   within("abs_m", m.abs_m.value, m.abs_m.error, exact.absM);
@@ -230,6 +231,10 @@ describe("measureScalarEnsemble", () => {
     expect(m.correlator.reduce((s, p) => s + p.value, 0)).toBeCloseTo(m.chi2_connected.value, 12);
     expect(m.action_density).toBeNull();
     expect(m.chi2.gamma[0]).toBe(1);
+    let flips = 0;
+    for (let i = 1; i < 50; i++) if (M[i]! * M[i - 1]! < 0) flips++;
+    expect(m.sign_changes).toBe(flips);
+    expect(m.m.value).toBeCloseTo(mean((y) => y) / 12, 12);
   });
 
   it("rejects malformed input", () => {

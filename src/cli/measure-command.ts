@@ -214,6 +214,7 @@ export function costPerIndependent(r: EnsembleReport, tauInt: number): number | 
 }
 
 export const SCALARS = [
+  "m",
   "chi2",
   "chi2_connected",
   "abs_m",
@@ -225,6 +226,7 @@ export const SCALARS = [
 export type ScalarName = (typeof SCALARS)[number];
 
 export const LABELS: Record<ScalarName, string> = {
+  m: "<M>/V",
   chi2: "chi2 = <M^2>/V",
   chi2_connected: "chi2 connected",
   abs_m: "<|M|>/V",
@@ -264,6 +266,7 @@ export function reportJson(r: EnsembleReport): Record<string, unknown> {
     const g = r.m[k];
     out[k] = g === null ? null : scalarJson(r, g);
   }
+  out.sign_changes = r.m.sign_changes;
   out.m_eff = r.m.m_eff.map(pointJson);
   out.correlator = r.m.correlator.map(pointJson);
   out.acceptance = r.rejection ? r.rejection.acceptance : null;
@@ -333,6 +336,9 @@ export function printReport(r: EnsembleReport): void {
   for (const row of rows) {
     console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join("  "));
   }
+  console.log(
+    `M changed sign ${r.m.sign_changes} times in ${r.ensemble.n} configurations (tunnelling between ±M)`,
+  );
   if (r.rejection) {
     const j = r.rejection;
     console.log(

@@ -9,6 +9,7 @@
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { essFromLogWeights } from "../analysis/reweighting.js";
+import { Tensor } from "../engine/index.js";
 import { writeFileAtomic, writeNpyFile } from "../io/files.js";
 import { independenceMetropolis, type Proposals } from "../mcmc/independence-metropolis.js";
 import { Rng } from "../rng/philox.js";
@@ -25,6 +26,12 @@ export interface SampleOptions {
   seed: number;
   out: string;
   batch: number;
+  /**
+   * Symmetrise the proposal under φ → −φ: y = ±x (x ~ q, sign uniform), with density
+   * q_sym(y) = ½[q(y) + q(−y)] (one extra inverse flow pass per proposal). Exact for any q;
+   * lets MH tunnel between the wells of the broken phase even when the flow covers only one.
+   */
+  z2?: boolean;
 }
 
 export interface SampleSummary {
@@ -45,9 +52,30 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   const rng = new Rng(opts.seed);
   const proposalRng = rng.split(1);
   const acceptRng = rng.split(2);
+  const signRng = rng.split(3);
+  const v = theory.size;
   const propose = (m: number): Proposals => {
     const { x, logq } = flow.sample(params, proposalRng, m, config.dtype);
-    return { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
+    const xs = Float64Array.from(x.data);
+    const lq = Float64Array.from(logq.data);
+    if (!opts.z2) return { x: xs, logq: lq };
+    const lqNeg = flow.logProb(
+      params,
+      new Tensor(
+        x.data.map((a) => -a),
+        x.shape,
+      ),
+    ).data;
+    for (let j = 0; j < m; j++) {
+      const a = lq[j]!;
+      const b = lqNeg[j]!;
+      const hi = Math.max(a, b);
+      // log ½[q(x) + q(−x)], the same for y = x and y = −x.
+      lq[j] =
+        hi === Number.NEGATIVE_INFINITY ? hi : hi + Math.log1p(Math.exp(Math.min(a, b) - hi)) - Math.LN2;
+      if (signRng.uniform() < 0.5) for (let i = j * v; i < (j + 1) * v; i++) xs[i] = -xs[i]!;
+    }
+    return { x: xs, logq: lq };
   };
   const t0 = performance.now();
   const shape = [opts.n, ...latticeShapeOf(config)];
@@ -83,6 +111,7 @@ export function runSampling(opts: SampleOptions): SampleSummary {
     theory: { name: config.theory, latticeShape: latticeShapeOf(config), m2: config.m2, lam: config.lam },
     n: opts.n,
     seed: opts.seed,
+    z2: opts.z2 === true,
     acceptance,
     /** MH accept flags (float64 0/1 [N]), next to the ensemble; null for direct samples. */
     acceptedFile: acceptedFile === null ? null : basename(acceptedFile),
@@ -103,6 +132,11 @@ export function registerSampleCommand(program: Command): void {
     .option("--seed <n>", "random seed", num("--seed"), 1)
     .option("--out <file>", "output .npy (default <run>/ensemble.npy)")
     .option("--batch <n>", "proposals per flow pass", num("--batch"), 1024)
+    .option(
+      "--z2",
+      "symmetrise proposals under phi -> -phi (tunnels in the broken phase; one extra flow pass)",
+      false,
+    )
     .option("--json", "print one JSON summary as the last line", false)
     .action((o: Record<string, unknown>) => {
       const s = runSampling({
@@ -112,6 +146,7 @@ export function registerSampleCommand(program: Command): void {
         seed: o.seed as number,
         out: (o.out as string | undefined) ?? `${o.run}/ensemble.npy`,
         batch: o.batch as number,
+        z2: o.z2 === true,
       });
       if (o.json) printJson({ n: s.n, acceptance: s.acceptance, ess: s.ess, out: s.out });
       else {

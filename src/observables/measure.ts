@@ -8,6 +8,8 @@
  * field names are a stable interface (plots and the CLI read them):
  *
  *   n, volume, latticeShape        N configurations of V = Π L_μ sites; time = dimension 0, T = L₀
+ *   m               ⟨M⟩/V, signed (0 by Z₂ symmetry; its τ_int measures tunnelling between ±M)
+ *   sign_changes    how often M changed sign along the chain (tunnelling events; 0: stuck in one well)
  *   chi2            χ₂ = ⟨M²⟩/V (Z₂-symmetric two-point susceptibility, docs/physics.md)
  *   chi2_connected  (⟨M²⟩ − ⟨M⟩²)/V, derived from the means of M² and M
  *   abs_m           ⟨|M|⟩/V
@@ -16,7 +18,8 @@
  *   action_density  ⟨S⟩/V (null unless `opts.theory` is given)
  *   correlator      [{t, value, error, tauInt}] for t = 0..T−1: the connected zero-momentum
  *                   C(t) = mean(P_t) − ⟨M⟩²/(V·T), derived from the primaries
- *                   P_t = (1/V)Σ_{t₀} S(t₀)S(t₀+t) (time-slice sums S) and M
+ *                   P_t = (1/V)Σ_{t₀} S(t₀)S(t₀+t) (time-slice sums S) and M (internally
+ *                   shifted by a constant so the primaries are O(C(t)); same function of means)
  *   m_eff           [{t, value, error, tauInt}] for t = 1..⌊T/2⌋: arccosh[(C(t+1)+C(t−1))/(2C(t))]
  *                   as a function of the means of P_{t−1}, P_t, P_{t+1} and M (periodic in t);
  *                   value/error/tauInt are NaN where the argument is < 1 or not finite (noise)
@@ -66,6 +69,8 @@ export interface ScalarMeasurement {
   n: number;
   volume: number;
   latticeShape: number[];
+  m: GammaEstimate;
+  sign_changes: number;
   chi2: GammaEstimate;
   chi2_connected: GammaEstimate;
   abs_m: GammaEstimate;
@@ -136,6 +141,9 @@ export function measureScalarEnsemble(
   const m4 = m2.map((x) => x * x);
   const chi2Series = m2.map((x) => x / v);
 
+  const mDensity = estimate(gammaMethodScalar(m.map((x) => x / v)));
+  let signChanges = 0;
+  for (let i = 1; i < n; i++) if (m[i]! * m[i - 1]! < 0) signChanges++;
   const chi2 = estimate(gammaMethodScalar(chi2Series));
   const chi2Connected = estimate(gammaMethod([m2, m], ([a, b]) => (a! - b! * b!) / v));
   const absM = estimate(gammaMethodScalar(absMagnetizationDensity(configs, latticeShape)));
@@ -144,21 +152,32 @@ export function measureScalarEnsemble(
   const binder = estimate(gammaMethod([m2, m4], ([a, b]) => binderCumulant(a!, b!)));
   const actionDens = opts.theory ? estimate(gammaMethodScalar(actionDensity(configs, opts.theory))) : null;
 
-  // Primaries of the correlator: P_t^i = (1/V) Σ_{t₀} S_i(t₀) S_i(t₀+t mod T).
+  // Primaries of the correlator: P_t^i = (1/V) Σ_{t₀} S_i(t₀) S_i(t₀+t mod T) and M_i, with
+  // C(t) = mean(P_t) − mean(M)²/(V·T). Shifting every slice sum by the constant s̄ = μ₀/T
+  // (μ₀ = mean(M), fixed once) gives the same function of the means,
+  //   C(t) = mean(P'_t) − (mean(M) − μ₀)²/(V·T),  P'_t = (1/V) Σ_{t₀} (S(t₀) − s̄)(S(t₀+t) − s̄),
+  // but with primaries of the size of C(t) itself. Without the shift, in the broken phase
+  // (⟨M⟩²/(V·T) ≫ C(t)) the Γ-method's finite-difference step h = σ(mean) in mean(M) alone moves
+  // C(t) by more than its value, and m_eff's derivative is lost.
   const slices = timeSliceSums(configs, latticeShape);
+  let mu0 = 0;
+  for (let i = 0; i < n; i++) mu0 += m[i]!;
+  mu0 /= n;
+  const sbar = mu0 / T;
   const P: Float64Array[] = Array.from({ length: T }, () => new Float64Array(n));
   for (let i = 0; i < n; i++) {
     const o = i * T;
     for (let t = 0; t < T; t++) {
       let acc = 0;
-      for (let t0 = 0; t0 < T; t0++) acc += slices[o + t0]! * slices[o + ((t0 + t) % T)]!;
+      for (let t0 = 0; t0 < T; t0++) acc += (slices[o + t0]! - sbar) * (slices[o + ((t0 + t) % T)]! - sbar);
       P[t]![i] = acc / v;
     }
   }
+  const mShifted = m.map((x) => x - mu0);
   const sub = (mMean: number) => (mMean * mMean) / (v * T);
   const correlator: TimePoint[] = [];
   for (let t = 0; t < T; t++) {
-    correlator.push(derivedPoint(t, [P[t]!, m], ([p, mm]) => p! - sub(mm!)));
+    correlator.push(derivedPoint(t, [P[t]!, mShifted], ([p, mm]) => p! - sub(mm!)));
   }
   const mEff: TimePoint[] = [];
   for (let t = 1; t <= Math.floor(T / 2); t++) {
@@ -169,13 +188,15 @@ export function measureScalarEnsemble(
       const r = (cp! - s + (cm! - s)) / (2 * (c0! - s));
       return Number.isFinite(r) && r >= 1 ? Math.acosh(r) : Number.NaN;
     };
-    mEff.push(derivedPoint(t, [P[down]!, P[t]!, P[up]!, m], f));
+    mEff.push(derivedPoint(t, [P[down]!, P[t]!, P[up]!, mShifted], f));
   }
 
   return {
     n,
     volume: v,
     latticeShape: [...latticeShape],
+    m: mDensity,
+    sign_changes: signChanges,
     chi2,
     chi2_connected: chi2Connected,
     abs_m: absM,
