@@ -9,9 +9,11 @@
  *     [--threads 1] [--seed 0]
  */
 import { loadavg } from "node:os";
+import { nodeSpawn } from "../src/cli/threads.js";
 import type { DType } from "../src/engine/index.js";
 import { affineCouplingFlow } from "../src/flows/affine-flow.js";
 import { hmcChain } from "../src/mcmc/hmc.js";
+import { createParallelTrainer } from "../src/parallel/shard.js";
 import { Rng } from "../src/rng/philox.js";
 import { Phi4Theory } from "../src/theories/phi4.js";
 import { adam } from "../src/train/adam.js";
@@ -82,9 +84,22 @@ const out: Record<string, unknown> = {
 };
 
 function makeTrainer() {
-  const flow = affineCouplingFlow({ latticeShape: shape, layers, hidden, kernel });
+  const flowConfig = { latticeShape: shape, layers, hidden, kernel };
+  if (threads > 1) {
+    const tr = createParallelTrainer({
+      spec: { flow: flowConfig, theory: { latticeShape: shape, m2, lam }, dtype },
+      optimizer: adam({ lr: 1e-3 }),
+      batch,
+      threads,
+      spawn: nodeSpawn,
+    });
+    const st = tr.init(new Rng(seed));
+    return { tr, st, sample: (r: Rng, k: number) => tr.sample(st.params, r, k) };
+  }
+  const flow = affineCouplingFlow(flowConfig);
   const tr = createTrainer({ flow, theory, optimizer: adam({ lr: 1e-3 }), batch, dtype });
-  return { flow, tr, st: tr.init(new Rng(seed)) };
+  const st = tr.init(new Rng(seed));
+  return { tr, st, sample: (r: Rng, k: number) => flow.sample(st.params, r, k, dtype) };
 }
 
 if (workload === "train") {
@@ -92,10 +107,10 @@ if (workload === "train") {
   const { times, rssAfterWarmup } = timed(() => tr.step(st));
   Object.assign(out, { median_ms: median(times), times_ms: times, rss_after_warmup_mb: rssAfterWarmup });
 } else if (workload === "sample") {
-  const { flow, st } = makeTrainer();
+  const { sample } = makeTrainer();
   const rng = new Rng(seed + 1);
   const { times, rssAfterWarmup } = timed(() => {
-    const { x, logq } = flow.sample(st.params, rng, n, dtype);
+    const { x, logq } = sample(rng, n);
     const s = theory.action(x.data, n);
     if (!Number.isFinite(s[0]! + logq.data[0]!)) throw new Error("non-finite sample");
   });

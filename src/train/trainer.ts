@@ -51,6 +51,45 @@ function allFinite(grads: Params): boolean {
   return true;
 }
 
+/**
+ * The common end of a training step, given the loss, its gradient and the batch's per-sample
+ * log p̃ and log q: reject a non-finite step or apply the optimiser, advance `state` in
+ * place, and report the metrics. (Also used by the multi-threaded trainer, src/parallel.)
+ */
+export function finishStep(
+  optimizer: Optimizer,
+  state: TrainState,
+  value: number,
+  grads: Params,
+  logp: ArrayLike<number>,
+  logq: ArrayLike<number>,
+): StepMetrics {
+  const batch = logp.length;
+  const batchLogp = Float64Array.from(logp);
+  const batchLogq = Float64Array.from(logq);
+  const logw = new Float64Array(batch);
+  for (let i = 0; i < batch; i++) logw[i] = batchLogp[i]! - batchLogq[i]!;
+  const accepted = Number.isFinite(value) && allFinite(grads);
+  if (accepted) {
+    const { updates, state: opt } = optimizer.update(grads, state.opt);
+    state.params = applyUpdates(state.params, updates);
+    state.opt = opt;
+  } else {
+    state.rejected++;
+  }
+  state.step++;
+  return {
+    step: state.step,
+    loss: value,
+    logp: meanOf(batchLogp),
+    logq: meanOf(batchLogq),
+    ess: accepted ? essFromLogWeights(logw) : Number.NaN,
+    accepted,
+    batchLogp,
+    batchLogq,
+  };
+}
+
 export function createTrainer(cfg: TrainerConfig) {
   const lossAndGrad = valueAndGradWithAux(reverseKl(cfg.flow, cfg.theory));
   return {
@@ -62,29 +101,7 @@ export function createTrainer(cfg: TrainerConfig) {
     step(state: TrainState): StepMetrics {
       const z = cfg.flow.prior.sample(state.rng, cfg.batch, cfg.dtype);
       const { value, aux, grads } = lossAndGrad(state.params, z);
-      const batchLogp = Float64Array.from(aux.logp.data);
-      const batchLogq = Float64Array.from(aux.logq.data);
-      const logw = new Float64Array(cfg.batch);
-      for (let i = 0; i < cfg.batch; i++) logw[i] = batchLogp[i]! - batchLogq[i]!;
-      const accepted = Number.isFinite(value) && allFinite(grads);
-      if (accepted) {
-        const { updates, state: opt } = cfg.optimizer.update(grads, state.opt);
-        state.params = applyUpdates(state.params, updates);
-        state.opt = opt;
-      } else {
-        state.rejected++;
-      }
-      state.step++;
-      return {
-        step: state.step,
-        loss: value,
-        logp: meanOf(batchLogp),
-        logq: meanOf(batchLogq),
-        ess: accepted ? essFromLogWeights(logw) : Number.NaN,
-        accepted,
-        batchLogp,
-        batchLogq,
-      };
+      return finishStep(cfg.optimizer, state, value, grads, aux.logp.data, aux.logq.data);
     },
   };
 }

@@ -1,0 +1,364 @@
+/**
+ * Data-parallel training and sampling on all cores: the batch is split into contiguous
+ * shards, one per thread; the calling thread computes shard 0 and worker threads the rest,
+ * sharing parameters, prior draws and results through SharedArrayBuffers. Workers are told
+ * to start by a message and report completion through Atomics (the caller blocks in
+ * Atomics.wait, so `step` stays synchronous).
+ *
+ * Determinism: every sample's forward pass is computed by the same code whatever thread
+ * runs it, so per-sample log q and log p, and hence the loss, are bit-identical to the
+ * single-threaded trainer's; the gradient is the sum of the shards' gradients, added in
+ * shard order, so it differs from the single-threaded one only by rounding and is
+ * identical run to run for the same thread count.
+ *
+ * This module is environment-neutral: it talks to workers through `WorkerPort` and a
+ * `Spawn` function. Node's worker_threads backend is src/cli/threads.ts (with the worker
+ * entry src/cli/thread-worker.ts); a browser backend wraps Web Workers the same way (they
+ * need cross-origin isolation for SharedArrayBuffer). Only the φ⁴ theory and the affine
+ * coupling flow are supported: workers rebuild the model from its plain configuration.
+ */
+import {
+  type DType,
+  type FloatArray,
+  type Grads,
+  mean,
+  neg,
+  type Params,
+  scale,
+  sub,
+  sum,
+  Tensor,
+  valueAndGradWithAux,
+} from "../engine/index.js";
+import { type AffineFlowConfig, affineCouplingFlow } from "../flows/affine-flow.js";
+import type { Flow } from "../flows/flow.js";
+import type { Rng } from "../rng/philox.js";
+import { type Phi4Params, Phi4Theory } from "../theories/phi4.js";
+import { actionOp } from "../train/action-op.js";
+import type { Optimizer } from "../train/adam.js";
+import { finishStep, type StepMetrics, type TrainState } from "../train/trainer.js";
+
+/** A model that worker threads can rebuild: plain configuration only. */
+export interface ModelSpec {
+  flow: AffineFlowConfig;
+  theory: Phi4Params;
+  dtype: DType;
+}
+
+export interface WorkerPort {
+  postMessage(message: unknown): void;
+  terminate(): unknown;
+}
+
+/** Start one worker running the message handler of `createWorkerHandler`. */
+export type Spawn = () => WorkerPort;
+
+interface InitMessage {
+  type: "init";
+  spec: ModelSpec;
+  names: string[];
+  shapes: number[][];
+}
+
+interface JobMessage {
+  type: "grad" | "forward";
+  gen: number;
+  /** Flat parameters in `names` order. */
+  params: SharedArrayBuffer;
+  /** Prior draws of the whole batch [batch, V]. */
+  z: SharedArrayBuffer;
+  start: number;
+  count: number;
+  batch: number;
+  /** This worker's results: grad: grads, logq, logp; forward: x, logq. */
+  out: SharedArrayBuffer;
+  /** Int32 completion flags, one per worker: set to gen when done, −gen on failure. */
+  ctrl: SharedArrayBuffer;
+  slot: number;
+}
+
+function view(dtype: DType, sab: SharedArrayBuffer, offset: number, length: number): FloatArray {
+  const bytes = dtype === "float32" ? 4 : 8;
+  return dtype === "float32"
+    ? new Float32Array(sab, offset * bytes, length)
+    : new Float64Array(sab, offset * bytes, length);
+}
+
+function sharedArray(dtype: DType, length: number): { sab: SharedArrayBuffer; data: FloatArray } {
+  const sab = new SharedArrayBuffer(Math.max(1, length) * (dtype === "float32" ? 4 : 8));
+  return { sab, data: view(dtype, sab, 0, length) };
+}
+
+/** The per-shard computations, identical on the calling thread and in workers. */
+export class ShardRunner {
+  readonly flow: Flow;
+  readonly theory: Phi4Theory;
+  private readonly lossAndGrad;
+
+  constructor(readonly spec: ModelSpec) {
+    this.flow = affineCouplingFlow(spec.flow);
+    this.theory = new Phi4Theory(spec.theory);
+    // The shard's share of the batch-mean reverse KL: Σ_shard (log q − log p̃) / B.
+    this.lossAndGrad = valueAndGradWithAux((params: Params, z: Tensor, batch: number) => {
+      const { x, logq } = this.flow.forwardWithLogProb(params, z);
+      const logp = neg(actionOp(this.theory, x));
+      return { loss: scale(sum(sub(logq, logp)), 1 / batch), aux: { logp, logq } };
+    });
+  }
+
+  grad(
+    params: Params,
+    z: Tensor,
+    batch: number,
+  ): { grads: Grads<Params>; logq: FloatArray; logp: FloatArray } {
+    const { aux, grads } = this.lossAndGrad(params, z, batch);
+    return { grads, logq: aux.logq.data, logp: aux.logp.data };
+  }
+
+  forward(params: Params, z: Tensor): { x: FloatArray; logq: FloatArray } {
+    const { x, logq } = this.flow.forwardWithLogProb(params, z);
+    return { x: x.data, logq: logq.data };
+  }
+}
+
+/** The message handler a worker runs (src/cli/thread-worker.ts installs it). */
+export function createWorkerHandler(): (message: unknown) => void {
+  let runner: ShardRunner | null = null;
+  let names: string[] = [];
+  let shapes: number[][] = [];
+  return (message) => {
+    const m = message as InitMessage | JobMessage;
+    if (m.type === "init") {
+      runner = new ShardRunner(m.spec);
+      names = m.names;
+      shapes = m.shapes;
+      return;
+    }
+    const ctrl = new Int32Array(m.ctrl);
+    try {
+      if (!runner) throw new Error("worker used before init");
+      const dtype = runner.spec.dtype;
+      const v = runner.theory.size;
+      const params: Params = {};
+      let off = 0;
+      for (let k = 0; k < names.length; k++) {
+        const shape = shapes[k]!;
+        const size = shape.reduce((a, b) => a * b, 1);
+        params[names[k]!] = new Tensor(view(dtype, m.params, off, size), shape);
+        off += size;
+      }
+      const zData = view(dtype, m.z, m.start * v, m.count * v).slice();
+      const z = new Tensor(zData, [m.count, ...runner.theory.latticeShape]);
+      if (m.type === "grad") {
+        const r = runner.grad(params, z, m.batch);
+        let o = 0;
+        for (const name of names) {
+          const g = r.grads[name]!.data;
+          view(dtype, m.out, o, g.length).set(g);
+          o += g.length;
+        }
+        view(dtype, m.out, o, m.count).set(r.logq);
+        view(dtype, m.out, o + m.count, m.count).set(r.logp);
+      } else {
+        const r = runner.forward(params, z);
+        view(dtype, m.out, 0, m.count * v).set(r.x);
+        view(dtype, m.out, m.count * v, m.count).set(r.logq);
+      }
+      Atomics.store(ctrl, m.slot, m.gen);
+    } catch (e) {
+      console.error("latticeflow worker:", e);
+      Atomics.store(ctrl, m.slot, -m.gen);
+    }
+    Atomics.notify(ctrl, m.slot);
+  };
+}
+
+/** Contiguous shards of n over t threads (the first ones one larger). */
+export function shards(n: number, t: number): { start: number; count: number }[] {
+  const out: { start: number; count: number }[] = [];
+  let start = 0;
+  for (let i = 0; i < t; i++) {
+    const count = Math.floor(n / t) + (i < n % t ? 1 : 0);
+    out.push({ start, count });
+    start += count;
+  }
+  return out;
+}
+
+export interface ParallelConfig {
+  spec: ModelSpec;
+  optimizer: Optimizer;
+  batch: number;
+  /** Threads including the calling one; 1 runs everything on the calling thread. */
+  threads: number;
+  spawn?: Spawn;
+}
+
+/**
+ * The trainer of train/trainer.ts (same state, same metrics, same random stream), with the
+ * batch split over `threads` threads; also a parallel sampling pass. Call close() to end
+ * the workers.
+ */
+export function createParallelTrainer(cfg: ParallelConfig) {
+  const { spec, batch } = cfg;
+  const dtype = spec.dtype;
+  const local = new ShardRunner(spec);
+  const threads = Math.max(1, Math.floor(cfg.threads));
+  if (threads > 1 && !cfg.spawn) throw new Error("createParallelTrainer: threads > 1 needs a spawn function");
+  const workers: WorkerPort[] = [];
+  const v = local.theory.size;
+  let names: string[] = [];
+  let sizes: number[] = [];
+  let total = 0;
+  const ctrlSab = new SharedArrayBuffer(4 * Math.max(1, threads));
+  const ctrl = new Int32Array(ctrlSab);
+  let gen = 0;
+  let paramBuf: { sab: SharedArrayBuffer; data: FloatArray } | null = null;
+  const zBufs = new Map<number, { sab: SharedArrayBuffer; data: FloatArray }>();
+  const outBufs = new Map<string, { sab: SharedArrayBuffer; data: FloatArray }>();
+
+  function setup(params: Params) {
+    const ks = Object.keys(params);
+    if (ks.length === names.length && ks.every((k, i) => k === names[i])) return;
+    names = ks;
+    sizes = ks.map((k) => params[k]!.size);
+    total = sizes.reduce((a, b) => a + b, 0);
+    paramBuf = sharedArray(dtype, total);
+    const shapes = ks.map((k) => [...params[k]!.shape]);
+    while (workers.length < threads - 1) workers.push(cfg.spawn!());
+    for (const w of workers) w.postMessage({ type: "init", spec, names, shapes } satisfies InitMessage);
+  }
+
+  function zBuffer(n: number) {
+    let b = zBufs.get(n);
+    if (!b) zBufs.set(n, (b = sharedArray(dtype, n * v)));
+    return b;
+  }
+
+  function outBuffer(kind: string, w: number, length: number) {
+    const key = `${kind}|${w}|${length}`;
+    let b = outBufs.get(key);
+    if (!b) outBufs.set(key, (b = sharedArray(dtype, length)));
+    return b;
+  }
+
+  /** Post shards 1.. to workers, run shard 0 here, wait for all; returns per-worker outputs. */
+  function dispatch<R>(
+    type: "grad" | "forward",
+    params: Params,
+    z: Tensor,
+    outLength: (count: number) => number,
+    runLocal: (z0: Tensor) => R,
+  ): { local: R; parts: { start: number; count: number; out: FloatArray }[] } {
+    const n = z.shape[0]!;
+    const sh = shards(n, threads);
+    if (threads === 1) return { local: runLocal(z), parts: [] };
+    setup(params);
+    let o = 0;
+    for (let k = 0; k < names.length; k++) {
+      paramBuf!.data.set(params[names[k]!]!.data, o);
+      o += sizes[k]!;
+    }
+    const zb = zBuffer(n);
+    zb.data.set(z.data);
+    gen = (gen % 0x3fffffff) + 1;
+    const parts: { start: number; count: number; out: FloatArray }[] = [];
+    for (let w = 1; w < threads; w++) {
+      const { start, count } = sh[w]!;
+      const out = outBuffer(type, w, outLength(count));
+      parts.push({ start, count, out: out.data });
+      Atomics.store(ctrl, w, 0);
+      workers[w - 1]!.postMessage({
+        type,
+        gen,
+        params: paramBuf!.sab,
+        z: zb.sab,
+        start,
+        count,
+        batch,
+        out: out.sab,
+        ctrl: ctrlSab,
+        slot: w,
+      } satisfies JobMessage);
+    }
+    const z0 = new Tensor(z.data.slice(0, sh[0]!.count * v), [sh[0]!.count, ...z.shape.slice(1)]);
+    const localResult = runLocal(z0);
+    for (let w = 1; w < threads; w++) {
+      for (;;) {
+        const s = Atomics.load(ctrl, w);
+        if (s === gen) break;
+        if (s === -gen) throw new Error(`worker ${w} failed (see its error output)`);
+        Atomics.wait(ctrl, w, s, 1000);
+      }
+    }
+    return { local: localResult, parts };
+  }
+
+  return {
+    flow: local.flow,
+    theory: local.theory,
+    threads,
+    init(rng: Rng, params?: Params): TrainState {
+      const p = params ?? local.flow.initParams(rng, dtype);
+      return { step: 0, params: p, opt: cfg.optimizer.init(p), rng, rejected: 0 };
+    },
+    /** One training step, exactly as createTrainer's step but with the batch on all threads. */
+    step(state: TrainState): StepMetrics {
+      const z = local.flow.prior.sample(state.rng, batch, dtype);
+      const { local: r0, parts } = dispatch(
+        "grad",
+        state.params,
+        z,
+        (count) => total + 2 * count,
+        (z0) => local.grad(state.params, z0, batch),
+      );
+      const logq = new Tensor(dtype === "float32" ? new Float32Array(batch) : new Float64Array(batch), [
+        batch,
+      ]);
+      const logp = new Tensor(dtype === "float32" ? new Float32Array(batch) : new Float64Array(batch), [
+        batch,
+      ]);
+      logq.data.set(r0.logq, 0);
+      logp.data.set(r0.logp, 0);
+      const grads: Params = {};
+      for (const k of Object.keys(r0.grads)) grads[k] = r0.grads[k]!;
+      for (const part of parts) {
+        let o = 0;
+        for (let k = 0; k < names.length; k++) {
+          const g = grads[names[k]!]!.data;
+          const src = part.out;
+          for (let i = 0; i < g.length; i++) g[i]! += src[o + i];
+          o += sizes[k]!;
+        }
+        logq.data.set(part.out.subarray(total, total + part.count), part.start);
+        logp.data.set(part.out.subarray(total + part.count, total + 2 * part.count), part.start);
+      }
+      // The loss as the single-threaded trainer computes it, from the same per-sample values.
+      const value = mean(sub(logq, logp)).item();
+      return finishStep(cfg.optimizer, state, value, grads, logp.data, logq.data);
+    },
+    /** Draw n configurations with log q, the prior batch split over the threads. */
+    sample(params: Params, rng: Rng, n: number): { x: Tensor; logq: Tensor } {
+      const z = local.flow.prior.sample(rng, n, dtype);
+      const { local: r0, parts } = dispatch(
+        "forward",
+        params,
+        z,
+        (count) => count * (v + 1),
+        (z0) => local.forward(params, z0),
+      );
+      const x = new Tensor(dtype === "float32" ? new Float32Array(n * v) : new Float64Array(n * v), z.shape);
+      const logq = new Tensor(dtype === "float32" ? new Float32Array(n) : new Float64Array(n), [n]);
+      x.data.set(r0.x, 0);
+      logq.data.set(r0.logq, 0);
+      for (const part of parts) {
+        x.data.set(part.out.subarray(0, part.count * v), part.start * v);
+        logq.data.set(part.out.subarray(part.count * v, part.count * (v + 1)), part.start);
+      }
+      return { x, logq };
+    },
+    close(): void {
+      for (const w of workers.splice(0)) w.terminate();
+    },
+  };
+}
