@@ -98,6 +98,24 @@ export function subscriptSymbols(svg: string): string {
   );
 }
 
+/**
+ * Renumber vega's clip-path and gradient ids (process-wide counters) from 1 in order of
+ * appearance, so the same figure always gives the same file.
+ */
+export function normaliseIds(svg: string): string {
+  const seen = new Map<string, string>();
+  const counters: Record<string, number> = {};
+  return svg.replace(/\b(clip|gradient_)(\d+)\b/g, (all, prefix: string) => {
+    let id = seen.get(all);
+    if (id === undefined) {
+      counters[prefix] = (counters[prefix] ?? 0) + 1;
+      id = `${prefix}${counters[prefix]}`;
+      seen.set(all, id);
+    }
+    return id;
+  });
+}
+
 /** The SVG document of a spec, synchronously. */
 export function renderSvg(spec: TopLevelSpec, opts: RenderOptions = {}): string {
   const { vega } = load();
@@ -116,7 +134,7 @@ export function renderSvg(spec: TopLevelSpec, opts: RenderOptions = {}): string 
       .initialize(null, width, height, [pad.left + v._origin[0], pad.top + v._origin[1]], 1)
       .background(view.background())
       .render((view.scenegraph() as unknown as { root: unknown }).root);
-    return subscriptSymbols(renderer.svg());
+    return subscriptSymbols(normaliseIds(renderer.svg()));
   } finally {
     view.finalize();
   }
@@ -133,7 +151,7 @@ interface SvgRenderer {
 export async function renderSvgAsync(spec: TopLevelSpec, opts: RenderOptions = {}): Promise<string> {
   const view = newView(spec, opts);
   try {
-    return subscriptSymbols(await view.toSVG());
+    return subscriptSymbols(normaliseIds(await view.toSVG()));
   } finally {
     view.finalize();
   }

@@ -70,6 +70,8 @@ export function eraStripFigure(input: EraStripInput): Figure {
     },
     hconcat: panels,
     spacing: 8,
+    // Each panel its own colour scale (as matplotlib's hist2d): a batch of 64 is sparse.
+    resolve: { scale: { color: "independent" } },
   });
   return { name: "eras", spec, notes: { offset: bLast } };
 }
