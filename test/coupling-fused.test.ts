@@ -4,7 +4,7 @@
  * gradients of every parameter and of the input; its own gradients against central finite
  * differences; float32; and scratch reuse (the pool) across repeated calls.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import * as E from "../src/engine/index.js";
 import { AffineCoupling } from "../src/flows/affine-coupling.js";
 import { Flow } from "../src/flows/flow.js";
@@ -45,42 +45,45 @@ const cases: { lattice: number[]; hidden: number[]; kernel: number }[] = [
   { lattice: [4, 4], hidden: [], kernel: 3 },
 ];
 
-describe("fused coupling layer = unfused graph", () => {
-  for (const c of cases) {
-    for (const parity of [0, 1] as const) {
-      for (const inverse of [false, true]) {
-        it(`[${c.lattice}] hidden [${c.hidden}] k${c.kernel} parity ${parity} ${inverse ? "inverse" : "forward"}`, () => {
-          const { fused, plain } = pair(c.lattice, parity, c.hidden, c.kernel);
-          const params = randomise(fused.initParams(new Rng(1), "float64"), 2);
-          const x = E.zeros([3, ...c.lattice]);
-          new Rng(3).normal(x.data);
-          const run = (b: AffineCoupling) => {
-            const f = (p: E.Params & { x: E.Tensor }) => {
-              const r = inverse ? b.inverseAndLogDet(p, p.x) : b.forwardAndLogDet(p, p.x);
-              const y = "y" in r ? r.y : r.x;
-              return projected(y, r.logDet);
+for (const backend of ["wasm", "js"] as const)
+  describe(`fused coupling layer = unfused graph (${backend} conv kernels)`, () => {
+    beforeEach(() => E.setConvBackend(backend));
+    afterAll(() => E.setConvBackend("wasm"));
+    for (const c of cases) {
+      for (const parity of [0, 1] as const) {
+        for (const inverse of [false, true]) {
+          it(`[${c.lattice}] hidden [${c.hidden}] k${c.kernel} parity ${parity} ${inverse ? "inverse" : "forward"}`, () => {
+            const { fused, plain } = pair(c.lattice, parity, c.hidden, c.kernel);
+            const params = randomise(fused.initParams(new Rng(1), "float64"), 2);
+            const x = E.zeros([3, ...c.lattice]);
+            new Rng(3).normal(x.data);
+            const run = (b: AffineCoupling) => {
+              const f = (p: E.Params & { x: E.Tensor }) => {
+                const r = inverse ? b.inverseAndLogDet(p, p.x) : b.forwardAndLogDet(p, p.x);
+                const y = "y" in r ? r.y : r.x;
+                return projected(y, r.logDet);
+              };
+              const out = inverse ? b.inverseAndLogDet(params, x) : b.forwardAndLogDet(params, x);
+              const y = "y" in out ? out.y : out.x;
+              return { y, logDet: out.logDet, ...E.valueAndGrad(f)({ ...params, x }) };
             };
-            const out = inverse ? b.inverseAndLogDet(params, x) : b.forwardAndLogDet(params, x);
-            const y = "y" in out ? out.y : out.x;
-            return { y, logDet: out.logDet, ...E.valueAndGrad(f)({ ...params, x }) };
-          };
-          const a = run(fused);
-          const b = run(plain);
-          for (let i = 0; i < a.y.size; i++) expect(a.y.data[i]).toBeCloseTo(b.y.data[i]!, 13);
-          for (let i = 0; i < 3; i++) expect(a.logDet.data[i]).toBeCloseTo(b.logDet.data[i]!, 12);
-          expect(a.value).toBeCloseTo(b.value, 11);
-          for (const k of Object.keys(b.grads)) {
-            const ga = a.grads[k]!.data;
-            const gb = b.grads[k]!.data;
-            for (let i = 0; i < gb.length; i++) {
-              expect(Math.abs(ga[i]! - gb[i]!), `${k}[${i}]`).toBeLessThan(1e-11 * (1 + Math.abs(gb[i]!)));
+            const a = run(fused);
+            const b = run(plain);
+            for (let i = 0; i < a.y.size; i++) expect(a.y.data[i]).toBeCloseTo(b.y.data[i]!, 13);
+            for (let i = 0; i < 3; i++) expect(a.logDet.data[i]).toBeCloseTo(b.logDet.data[i]!, 12);
+            expect(a.value).toBeCloseTo(b.value, 11);
+            for (const k of Object.keys(b.grads)) {
+              const ga = a.grads[k]!.data;
+              const gb = b.grads[k]!.data;
+              for (let i = 0; i < gb.length; i++) {
+                expect(Math.abs(ga[i]! - gb[i]!), `${k}[${i}]`).toBeLessThan(1e-11 * (1 + Math.abs(gb[i]!)));
+              }
             }
-          }
-        });
+          });
+        }
       }
     }
-  }
-});
+  });
 
 describe("fused coupling op gradients against finite differences", () => {
   for (const [lattice, kernel] of [

@@ -6,6 +6,11 @@
  * unrolled kernels; other shapes use the generic loops.
  */
 import type { FloatArray } from "../tensor.js";
+import { simdCorrelate, simdWeightGrad } from "../wasm/simd-conv.js";
+
+function simdGeometry(g: PadGeometry) {
+  return { n: g.rowLength, rows: g.rowOrigins.length, pw: g.paddedRow, pv: g.paddedVolume, v: g.volume };
+}
 
 /** Geometry of a padded lattice: padded volume, tap offsets and window origins per output row. */
 export interface PadGeometry {
@@ -138,6 +143,7 @@ export function correlate(
   g: PadGeometry,
 ): void {
   if (is2d3x3(g)) {
+    if (simdCorrelate(P, w, y, nb, cin, cout, simdGeometry(g))) return;
     correlate2d3x3(P, w, y, nb, cin, cout, g);
     return;
   }
@@ -430,6 +436,7 @@ export function correlateWeightGrad(
   cout: number,
   g: PadGeometry,
 ): void {
+  if (is2d3x3(g) && simdWeightGrad(P, gy, gw, nb, cin, cout, simdGeometry(g))) return;
   const { volume: v, paddedVolume: pv, taps, rowOrigins, rowLength: n, paddedRow: pw } = g;
   const nk = taps.length;
   const rows = rowOrigins.length;

@@ -23,6 +23,7 @@
 import { record } from "../autodiff.js";
 import { acquire, acquireZeroed, release } from "../pool.js";
 import { allocate, type FloatArray, sizeOf, Tensor } from "../tensor.js";
+import { simdApplies } from "../wasm/simd-conv.js";
 import {
   adjointWeights,
   correlate,
@@ -72,6 +73,28 @@ function checkNet(x: Tensor, net: CouplingNet): void {
 function padPrelu(z: FloatArray, c: number, nb: number, alpha: FloatArray, g: PadGeometry, out: FloatArray) {
   const { volume, paddedVolume, source } = g;
   const shared = alpha.length === 1;
+  if (is2d3x3(g)) {
+    // Activate each lattice row once into the interior of its padded row, then copy the
+    // wrapped rows and columns (no per-element index table).
+    const { rowLength: n, paddedRow: pw } = g;
+    const rows = volume / n;
+    for (let q = 0; q < nb * c; q++) {
+      const a = alpha[shared ? 0 : q % c]!;
+      const so = q * volume;
+      const po = q * paddedVolume;
+      for (let r = 0; r < rows; r++) {
+        const zr = so + r * n;
+        const pr = po + (r + 1) * pw + 1;
+        for (let j = 0; j < n; j++) {
+          const v = z[zr + j]!;
+          const neg = +(v < 0);
+          out[pr + j] = v * (neg * a + (1 - neg));
+        }
+      }
+      wrap2d(out, po, rows, n, pw);
+    }
+    return;
+  }
   for (let q = 0; q < nb * c; q++) {
     const a = alpha[shared ? 0 : q % c]!;
     const so = q * volume;
@@ -83,6 +106,37 @@ function padPrelu(z: FloatArray, c: number, nb: number, alpha: FloatArray, g: Pa
       const neg = +(v < 0);
       out[po + p] = v * (neg * a + (1 - neg));
     }
+  }
+}
+
+function is2d3x3(g: PadGeometry): boolean {
+  return g.lattice.length === 2 && g.kernel[0] === 3 && g.kernel[1] === 3;
+}
+
+/** Fill the halo of a 2-D padded plane (kernel 3×3) whose interior is set. */
+function wrap2d(P: FloatArray, po: number, rows: number, n: number, pw: number): void {
+  for (let r = 1; r <= rows; r++) {
+    const pr = po + r * pw;
+    P[pr] = P[pr + n]!;
+    P[pr + n + 1] = P[pr + 1]!;
+  }
+  P.copyWithin(po, po + rows * pw, po + (rows + 1) * pw);
+  P.copyWithin(po + (rows + 1) * pw, po + pw, po + 2 * pw);
+}
+
+/** Padded copies of planes (padPlanes), by rows in the 2-D 3×3 case. */
+function pad(src: FloatArray, planes: number, g: PadGeometry, out: FloatArray): void {
+  if (!is2d3x3(g)) {
+    padPlanes(src, planes, g, out);
+    return;
+  }
+  const { volume, paddedVolume, rowLength: n, paddedRow: pw } = g;
+  const rows = volume / n;
+  for (let q = 0; q < planes; q++) {
+    const so = q * volume;
+    const po = q * paddedVolume;
+    for (let r = 0; r < rows; r++) out.set(src.subarray(so + r * n, so + (r + 1) * n), po + (r + 1) * pw + 1);
+    wrap2d(out, po, rows, n, pw);
   }
 }
 
@@ -157,7 +211,10 @@ function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse:
   // Last conv at the active sites only; h = tanh of it (frozen entries of h are unused).
   const h = acquire(dtype, nb * 2 * v);
   fillBias(h, net.biases[n - 1]!.data, nb, 2, v);
-  correlateSites(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g, qa);
+  // With SIMD kernels all sites cost less than the active half in scalar code.
+  const simd = simdApplies(dtype, g.rowLength) && is2d3x3(g);
+  if (simd) correlate(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g);
+  else correlateSites(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g, qa);
 
   const out = allocate(dtype, nb * (v + 1));
   for (let b = 0; b < nb; b++) {
@@ -233,7 +290,7 @@ function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse:
       const last = l === n - 1;
       if (needs[wIdx(l)]) {
         const gw = allocate(dtype, w.size);
-        if (last) correlateWeightGradSites(P[l]!, gz, gw, nb, cin, cout, g, qa);
+        if (last && !simd) correlateWeightGradSites(P[l]!, gz, gw, nb, cin, cout, g, qa);
         else correlateWeightGrad(P[l]!, gz, gw, nb, cin, cout, g);
         res[wIdx(l)] = gw;
       }
@@ -252,12 +309,13 @@ function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse:
       }
       // Cotangent of conv l's input (unpadded).
       const Pg = acquire(dtype, nb * cout * pv);
-      padPlanes(gz, nb * cout, g, Pg);
+      pad(gz, nb * cout, g, Pg);
       const wT = adjointWeights(w.data, cin, cout, g.taps.length, allocate(dtype, w.size));
       if (l === 0) {
         // x reaches the conditioner only through the frozen sites.
         const gc = acquireZeroed(dtype, nb * v);
-        correlateSites(Pg, wT, gc, nb, cout, 1, g, qf);
+        if (simd) correlate(Pg, wT, gc, nb, cout, 1, g);
+        else correlateSites(Pg, wT, gc, nb, cout, 1, g, qf);
         for (let i = 0; i < nb * v; i++) if (frozen[i % v]) gx![i]! += gc[i];
         release(Pg, gc, gz);
         break;
