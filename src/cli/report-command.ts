@@ -106,12 +106,21 @@ function ensembleSection(r: EnsembleReport): string {
     ? (JSON.parse(readFileSync(`${e.path}.json`, "utf8")) as Record<string, unknown>)
     : {};
   const acceptance = typeof sidecar.acceptance === "number" ? sidecar.acceptance : null;
+  let signChanges = 0;
+  const mag = r.m.magnetization;
+  for (let i = 1; i < mag.length; i++) if (Math.sign(mag[i]!) !== Math.sign(mag[i - 1]!)) signChanges++;
   const facts = [
     `${e.n} configurations`,
     e.sampler ? `sampler <code>${esc(e.sampler)}</code>` : null,
     acceptance !== null ? `MH acceptance ${num(acceptance, 3)}` : null,
     e.seconds !== null ? `${num(e.seconds, 1)} s` : null,
+    `M changed sign ${signChanges} times`,
   ].filter((x) => x !== null);
+  const oneSector =
+    signChanges === 0 && Math.abs(r.m.abs_m.value) > 10 * r.m.abs_m.error
+      ? '<p class="warn">M never changed sign: the chain sampled one Z₂ sector only. Z₂-even observables ' +
+        "(⟨|M|⟩, χ₂, ⟨φ²⟩, …) are unaffected; ⟨M⟩ and anything odd in φ are not those of the symmetric theory.</p>"
+      : "";
   const rows: string[][] = [];
   for (const [key, label] of OBSERVABLES) {
     const g = r.m[key] as {
@@ -136,7 +145,7 @@ function ensembleSection(r: EnsembleReport): string {
     ]);
   }
   return (
-    `<h3><code>${esc(basename(e.path))}</code></h3><p>${facts.join(", ")}.</p>` +
+    `<h3><code>${esc(basename(e.path))}</code></h3><p>${facts.join(", ")}.</p>${oneSector}` +
     table(["observable", "value(error)", "τ<sub>int</sub>", "W"], rows, "obs")
   );
 }
@@ -149,6 +158,7 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.9em; text-align: le
 table.obs td:nth-child(n+2) { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; } .muted { color: #666; }
+.warn { background: #fff4e5; border-left: 4px solid #ff7f0e; padding: 0.4em 0.8em; }
 `;
 
 export interface ReportOptions extends PlotOptions {

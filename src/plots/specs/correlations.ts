@@ -80,7 +80,10 @@ export function correlationFigure(input: CorrelationInput): Figure {
   const spec = figureSpec({
     title: {
       text: `Correlations in various lattice sites (${input.label})`,
-      subtitle: `${n} configurations; each panel φ ∈ [−${R}, ${R}]² in ${bins}×${bins} bins`,
+      subtitle: [
+        `${n} configurations; each panel φ ∈ [−${R}, ${R}]² in ${bins}×${bins} bins`,
+        "horizontal: the site below the column, vertical: the site left of the row",
+      ],
     },
     data: { values: overlapCells(rows) },
     facet: {

@@ -131,9 +131,10 @@ export function historyFigure(input: HistoryInput): Figure {
   const spec = figureSpec({
     title: {
       text: `Monte Carlo history and autocorrelation: ${input.label}`,
-      subtitle:
-        `${n} configurations; red: mean ± Γ-method error; right: normalised autocorrelation ` +
-        "ρ(t) = Γ(t)/Γ(0), dashed: Wolff's automatic window W (S = 1.5)",
+      subtitle: [
+        `${n} configurations; left: each configuration, red: mean ± Γ-method error`,
+        "right: normalised autocorrelation ρ(t) = Γ(t)/Γ(0); dashed: Wolff's automatic window W (S = 1.5)",
+      ],
     },
     vconcat: rows,
     spacing: 18,

@@ -82,7 +82,8 @@ export function trainingFigure(points: readonly TrainingPoint[], opts: TrainingS
     titleColor: C1,
     orient: "right",
     grid: false,
-    titleAngle: -90,
+    titleAngle: -90, // read bottom to top, as the ESS axis (matplotlib twinx)
+    titleBaseline: "top",
   };
   const subtitle = [
     `faint: every step; solid: moving average over ${window} steps. ` +
