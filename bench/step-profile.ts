@@ -1,17 +1,19 @@
 /**
  * Time single training steps (wall and CPU time) for profiling and back-to-back comparisons:
  *   node dist/bench/step-profile.js              # notebook step, float64
- *   DTYPE=float32 L=16 HIDDEN=32,32 N=20 SAMPLE=1 THREADS=2 node dist/bench/step-profile.js
+ *   DTYPE=float32 L=16 HIDDEN=32,32 N=20 SAMPLE=1 CONV=js node dist/bench/step-profile.js
+ * (CONV=js: the TypeScript convolution kernels instead of WebAssembly SIMD.)
  * Add `node --cpu-prof` for a profile. CPU time (process.cpuUsage) is much less sensitive to
  * other tenants of a shared machine than wall time. Prints one line per workload.
  */
-import type { DType } from "../src/engine/index.js";
+import { type DType, setConvBackend } from "../src/engine/index.js";
 import { affineCouplingFlow } from "../src/flows/affine-flow.js";
 import { Rng } from "../src/rng/philox.js";
 import { Phi4Theory } from "../src/theories/phi4.js";
 import { adam } from "../src/train/adam.js";
 import { createTrainer } from "../src/train/trainer.js";
 
+if (process.env.CONV === "js") setConvBackend("js");
 const dtype = (process.env.DTYPE ?? "float64") as DType;
 const N = Number(process.env.N ?? 60);
 const L = Number(process.env.L ?? 8);
