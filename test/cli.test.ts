@@ -7,19 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { lastJson, runCli, runProcess } from "./run-cli.js";
 
-const CLI = join(__dirname, "..", "dist", "src", "cli", "main.js");
 const tmp = mkdtempSync(join(tmpdir(), "latticeflow-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]!);
-}
+const run = runCli;
 const TINY = [
   "--L",
   "4",
@@ -36,8 +29,8 @@ const TINY = [
 const hasNumpy = spawnSync("/usr/bin/python3", ["-c", "import numpy"]).status === 0;
 
 describe("latticeflow train", () => {
-  it("prints one JSON summary as the last stdout line", () => {
-    const r = run("train", ...TINY, "--steps", "4", "--out", join(tmp, "a"), "--json");
+  it("prints one JSON summary as the last stdout line", async () => {
+    const r = await run("train", ...TINY, "--steps", "4", "--out", join(tmp, "a"), "--json");
     expect(r.code).toBe(0);
     const s = lastJson(r.stdout);
     expect(Object.keys(s)).toEqual(
@@ -50,12 +43,12 @@ describe("latticeflow train", () => {
     expect(metrics).toHaveLength(4);
   });
 
-  it("--resume continues exactly where the run stopped", () => {
+  it("--resume continues exactly where the run stopped", async () => {
     const straight = join(tmp, "straight");
     const split = join(tmp, "split");
-    expect(run("train", ...TINY, "--steps", "6", "--seed", "3", "--out", straight).code).toBe(0);
-    expect(run("train", ...TINY, "--steps", "3", "--seed", "3", "--out", split).code).toBe(0);
-    expect(run("train", "--resume", "--steps", "6", "--out", split, "--quiet").code).toBe(0);
+    expect((await run("train", ...TINY, "--steps", "6", "--seed", "3", "--out", straight)).code).toBe(0);
+    expect((await run("train", ...TINY, "--steps", "3", "--seed", "3", "--out", split)).code).toBe(0);
+    expect((await run("train", "--resume", "--steps", "6", "--out", split, "--quiet")).code).toBe(0);
     const losses = (d: string) =>
       readFileSync(join(d, "metrics.jsonl"), "utf8")
         .trim()
@@ -66,17 +59,17 @@ describe("latticeflow train", () => {
     expect(weights(split).equals(weights(straight))).toBe(true);
   });
 
-  it("refuses to overwrite an existing run", () => {
-    const r = run("train", ...TINY, "--steps", "1", "--out", join(tmp, "a"));
+  it("refuses to overwrite an existing run", async () => {
+    const r = await run("train", ...TINY, "--steps", "1", "--out", join(tmp, "a"));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already holds a run.*--resume/);
   });
 });
 
 describe("latticeflow sample", () => {
-  it("writes an MH ensemble [N, ...sites] float64 with acceptance", () => {
+  it("writes an MH ensemble [N, ...sites] float64 with acceptance", async () => {
     const out = join(tmp, "a", "ens.npy");
-    const r = run(
+    const r = await run(
       "sample",
       "--run",
       join(tmp, "a"),
@@ -96,22 +89,19 @@ describe("latticeflow sample", () => {
     expect(s.acceptance as number).toBeLessThanOrEqual(1);
     expect(existsSync(`${out}.json`)).toBe(true);
     if (hasNumpy) {
-      const py = spawnSync(
-        "/usr/bin/python3",
-        ["-c", `import numpy as np; a = np.load("${out}"); print(a.shape, a.dtype)`],
-        {
-          encoding: "utf8",
-        },
-      );
+      const py = await runProcess("/usr/bin/python3", [
+        "-c",
+        `import numpy as np; a = np.load("${out}"); print(a.shape, a.dtype)`,
+      ]);
       expect(py.stdout.trim()).toBe("(50, 4, 4) float64");
     }
   });
 
-  it("the same seed gives the same ensemble", () => {
+  it("the same seed gives the same ensemble", async () => {
     const a = join(tmp, "s1.npy");
     const b = join(tmp, "s2.npy");
-    run("sample", "--run", join(tmp, "a"), "--n", "20", "--mh", "--seed", "7", "--out", a);
-    run("sample", "--run", join(tmp, "a"), "--n", "20", "--mh", "--seed", "7", "--out", b);
+    await run("sample", "--run", join(tmp, "a"), "--n", "20", "--mh", "--seed", "7", "--out", a);
+    await run("sample", "--run", join(tmp, "a"), "--n", "20", "--mh", "--seed", "7", "--out", b);
     expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
   });
 });
@@ -126,9 +116,9 @@ describe("bad input: one line naming the problem and the fix, exit 2, nothing wr
     ["negative lambda", ["train", "--lam", "-1"], /'lam'/],
   ];
   for (const [name, args, msg] of bad) {
-    it(name, () => {
+    it(name, async () => {
       const out = join(tmp, `bad-${name.replace(/\W/g, "")}`);
-      const r = run(...args, "--out", out);
+      const r = await run(...args, "--out", out);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(msg);
@@ -137,29 +127,33 @@ describe("bad input: one line naming the problem and the fix, exit 2, nothing wr
     });
   }
 
-  it("malformed config file", () => {
+  it("malformed config file", async () => {
     const f = join(tmp, "bad.json");
     writeFileSync(f, '{"L": 8,');
-    const r = run("train", "--config", f, "--out", join(tmp, "badcfg"));
+    const r = await run("train", "--config", f, "--out", join(tmp, "badcfg"));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/not valid JSON/);
     const g = join(tmp, "bad2.json");
     writeFileSync(g, '{"Lx": 8}');
-    expect(run("train", "--config", g, "--out", join(tmp, "badcfg")).stderr).toMatch(/unknown setting 'Lx'/);
+    expect((await run("train", "--config", g, "--out", join(tmp, "badcfg"))).stderr).toMatch(
+      /unknown setting 'Lx'/,
+    );
   });
 
-  it("missing run directory and missing or truncated checkpoint", () => {
-    expect(run("sample", "--run", join(tmp, "nothing"), "--n", "5").stderr).toMatch(/not a run directory/);
+  it("missing run directory and missing or truncated checkpoint", async () => {
+    expect((await run("sample", "--run", join(tmp, "nothing"), "--n", "5")).stderr).toMatch(
+      /not a run directory/,
+    );
     const d = join(tmp, "trunc");
-    expect(run("train", ...TINY, "--steps", "1", "--out", d).code).toBe(0);
+    expect((await run("train", ...TINY, "--steps", "1", "--out", d)).code).toBe(0);
     const ckpt = join(d, "checkpoint.safetensors");
     truncateSync(ckpt, 200);
     const out = join(tmp, "trunc.npy");
-    const r = run("sample", "--run", d, "--n", "5", "--out", out);
+    const r = await run("sample", "--run", d, "--n", "5", "--out", out);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/truncated/);
     expect(existsSync(out)).toBe(false);
     rmSync(ckpt);
-    expect(run("sample", "--run", d, "--n", "5", "--out", out).stderr).toMatch(/no checkpoint/);
+    expect((await run("sample", "--run", d, "--n", "5", "--out", out)).stderr).toMatch(/no checkpoint/);
   });
 });
