@@ -3,7 +3,9 @@
  * With x_i ~ q and log w_i = −S(x_i) − log q(x_i), Z = E_q[w], so ln Z ≈ logsumexp(log w) − ln N
  * with the delta-method error sd(w)/(√N mean(w)) (src/analysis/reweighting.ts). The variational
  * bound F_variational = −mean(log w) ≥ F = −ln Z is the reverse-KL loss on these samples. The error
- * is only trustworthy when the ESS is not tiny (a few heavy weights dominate otherwise).
+ * is only trustworthy when the ESS is not tiny (a few heavy weights dominate otherwise), and it
+ * cannot see regions the flow misses: a flow collapsed onto one of the two wells of the broken
+ * phase gives ln Z − ln 2 with a small error bar; --z2 (proposal ½[q(φ) + q(−φ)]) repairs that.
  */
 import type { Command } from "commander";
 import { essFromLogWeights, logZEstimate } from "../analysis/reweighting.js";
@@ -12,6 +14,7 @@ import { fmt, num, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import { buildModel } from "./model.js";
 import { loadWeights, readConfig } from "./run-dir.js";
+import { z2Symmetrise } from "./sample-command.js";
 
 export interface LnzSummary {
   lnZ: number;
@@ -22,7 +25,13 @@ export interface LnzSummary {
   seconds: number;
 }
 
-export function runLnz(opts: { run: string; n: number; seed: number; batch: number }): LnzSummary {
+export function runLnz(opts: {
+  run: string;
+  n: number;
+  seed: number;
+  batch: number;
+  z2?: boolean;
+}): LnzSummary {
   if (!Number.isInteger(opts.n) || opts.n < 2)
     throw new UsageError(`--n must be an integer ≥ 2, got ${opts.n}`);
   if (!Number.isInteger(opts.batch) || opts.batch < 1) {
@@ -34,14 +43,19 @@ export function runLnz(opts: { run: string; n: number; seed: number; batch: numb
   const config = readConfig(opts.run);
   const { theory, flow } = buildModel(config);
   const { params } = loadWeights(opts.run, flow.initParams(new Rng(config.seed), config.dtype));
-  const rng = new Rng(opts.seed).split(1);
+  const base = new Rng(opts.seed);
+  const rng = base.split(1);
+  const signRng = base.split(3);
   const t0 = performance.now();
   const logw = new Float64Array(opts.n);
   for (let start = 0; start < opts.n; start += opts.batch) {
     const m = Math.min(opts.batch, opts.n - start);
     const { x, logq } = flow.sample(params, rng, m, config.dtype);
-    const s = theory.action(Float64Array.from(x.data), m);
-    for (let j = 0; j < m; j++) logw[start + j] = -s[j]! - logq.data[j]!;
+    const p = opts.z2
+      ? z2Symmetrise(flow, params, x, logq, signRng)
+      : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
+    const s = theory.action(p.x, m);
+    for (let j = 0; j < m; j++) logw[start + j] = -s[j]! - p.logq[j]!;
   }
   const est = logZEstimate(logw);
   return {
@@ -62,6 +76,11 @@ export function registerLnzCommand(program: Command): void {
     .option("--n <n>", "number of flow samples", num("--n"), 8192)
     .option("--seed <n>", "random seed", num("--seed"), 1)
     .option("--batch <n>", "samples per flow pass", num("--batch"), 1024)
+    .option(
+      "--z2",
+      "use the phi -> -phi symmetrised flow (q(x)+q(-x))/2: needed when the flow covers one well only",
+      false,
+    )
     .option("--json", "print {lnZ, lnZ_error, F_variational, ess, n, seconds} as the last line", false)
     .action((o: Record<string, unknown>) => {
       const s = runLnz({
@@ -69,6 +88,7 @@ export function registerLnzCommand(program: Command): void {
         n: o.n as number,
         seed: o.seed as number,
         batch: o.batch as number,
+        z2: o.z2 === true,
       });
       if (o.json) printJson(s);
       else {

@@ -9,7 +9,8 @@
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { essFromLogWeights } from "../analysis/reweighting.js";
-import { Tensor } from "../engine/index.js";
+import { type Params, Tensor } from "../engine/index.js";
+import type { Flow } from "../flows/flow.js";
 import { writeFileAtomic, writeNpyFile } from "../io/files.js";
 import { independenceMetropolis, type Proposals } from "../mcmc/independence-metropolis.js";
 import { Rng } from "../rng/philox.js";
@@ -42,6 +43,30 @@ export interface SampleSummary {
   seconds: number;
 }
 
+/**
+ * The φ → −φ symmetrised proposal from flow draws x ~ q: y = ±x with a uniform sign, and
+ * log q_sym(y) = log ½[q(x) + q(−x)] (the same for both signs; one inverse flow pass for q(−x)).
+ */
+export function z2Symmetrise(flow: Flow, params: Params, x: Tensor, logq: Tensor, signRng: Rng): Proposals {
+  const m = logq.data.length;
+  const v = x.data.length / m;
+  const xs = Float64Array.from(x.data);
+  const lq = Float64Array.from(logq.data);
+  const neg = new Tensor(
+    x.data.map((a) => -a),
+    x.shape,
+  );
+  const lqNeg = flow.logProb(params, neg).data;
+  for (let j = 0; j < m; j++) {
+    const a = lq[j]!;
+    const b = lqNeg[j]!;
+    const hi = Math.max(a, b);
+    lq[j] = hi === Number.NEGATIVE_INFINITY ? hi : hi + Math.log1p(Math.exp(Math.min(a, b) - hi)) - Math.LN2;
+    if (signRng.uniform() < 0.5) for (let i = j * v; i < (j + 1) * v; i++) xs[i] = -xs[i]!;
+  }
+  return { x: xs, logq: lq };
+}
+
 export function runSampling(opts: SampleOptions): SampleSummary {
   if (!Number.isInteger(opts.n) || opts.n < 1)
     throw new UsageError(`--n must be a positive integer, got ${opts.n}`);
@@ -53,29 +78,11 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   const proposalRng = rng.split(1);
   const acceptRng = rng.split(2);
   const signRng = rng.split(3);
-  const v = theory.size;
   const propose = (m: number): Proposals => {
     const { x, logq } = flow.sample(params, proposalRng, m, config.dtype);
-    const xs = Float64Array.from(x.data);
-    const lq = Float64Array.from(logq.data);
-    if (!opts.z2) return { x: xs, logq: lq };
-    const lqNeg = flow.logProb(
-      params,
-      new Tensor(
-        x.data.map((a) => -a),
-        x.shape,
-      ),
-    ).data;
-    for (let j = 0; j < m; j++) {
-      const a = lq[j]!;
-      const b = lqNeg[j]!;
-      const hi = Math.max(a, b);
-      // log ½[q(x) + q(−x)], the same for y = x and y = −x.
-      lq[j] =
-        hi === Number.NEGATIVE_INFINITY ? hi : hi + Math.log1p(Math.exp(Math.min(a, b) - hi)) - Math.LN2;
-      if (signRng.uniform() < 0.5) for (let i = j * v; i < (j + 1) * v; i++) xs[i] = -xs[i]!;
-    }
-    return { x: xs, logq: lq };
+    return opts.z2
+      ? z2Symmetrise(flow, params, x, logq, signRng)
+      : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
   };
   const t0 = performance.now();
   const shape = [opts.n, ...latticeShapeOf(config)];
