@@ -4,21 +4,19 @@
  * ensembles (L = 4, m² = 1, λ = 0), whose answers are exact: χ₂ = 1/(2m²) = 0.5 and
  * ln Z = (V/2) ln 2π − ½ Σ_p ln 2(m² + p̂²); statistical checks at 4σ (Γ-method σ).
  */
-import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeNpy } from "../src/io/npy.js";
+import { runProcess } from "./run-cli.js";
 
 const CLI = process.env.LATTICEFLOW_CLI ?? join(__dirname, "..", "dist", "src", "cli", "main.js");
 const tmp = mkdtempSync(join(tmpdir(), "latticeflow-measure-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** Asynchronous (test/run-cli.ts): a synchronous spawn stalls vitest's worker RPC under load. */
+const run = (...args: string[]) => runProcess(process.execPath, [CLI, ...args]);
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, checked field by field below
 function lastJson(stdout: string): Record<string, any> {
   const lines = stdout.trim().split("\n");
@@ -42,9 +40,9 @@ const HMC = join(tmp, "hmc.npy");
 const MH = join(RUN, "mh.npy");
 const FREE = ["--L", "4", "--m2", "1", "--lam", "0"];
 
-beforeAll(() => {
+beforeAll(async () => {
   // A small flow for the free field: MH is exact whatever its quality.
-  const t = run(
+  const t = await run(
     "train",
     ...FREE,
     "--layers",
@@ -61,13 +59,13 @@ beforeAll(() => {
     RUN,
   );
   expect(t.code, t.stderr).toBe(0);
-  const s = run("sample", "--run", RUN, "--n", "6000", "--mh", "--seed", "2", "--out", MH);
+  const s = await run("sample", "--run", RUN, "--n", "6000", "--mh", "--seed", "2", "--out", MH);
   expect(s.code, s.stderr).toBe(0);
 });
 
 describe("latticeflow hmc", () => {
-  it("writes a float64 [N, ...sites] ensemble and a sidecar", () => {
-    const r = run(
+  it("writes a float64 [N, ...sites] ensemble and a sidecar", async () => {
+    const r = await run(
       "hmc",
       ...FREE,
       "--n",
@@ -105,12 +103,12 @@ describe("latticeflow hmc", () => {
 });
 
 describe("latticeflow measure", () => {
-  it("flow-MH ensemble: --json field names, exact χ₂ within 4σ, acceptance-run τ_int", () => {
+  it("flow-MH ensemble: --json field names, exact χ₂ within 4σ, acceptance-run τ_int", async () => {
     const meta = JSON.parse(readFileSync(`${MH}.json`, "utf8"));
     expect(meta.acceptedFile).toBe("mh.accepted.npy");
     const flags = decodeNpy(readFileSync(join(RUN, "mh.accepted.npy")));
     expect(flags.shape).toEqual([6000]);
-    const r = run("measure", MH, "--json");
+    const r = await run("measure", MH, "--json");
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r.stdout);
     expect(j).toMatchObject({ sampler: "flow-mh", n: 6000, latticeShape: [4, 4] });
@@ -133,8 +131,8 @@ describe("latticeflow measure", () => {
     expect(j.chi2.cost_s).toBeCloseTo((meta.seconds / 6000) * 2 * j.chi2.tau_int, 12);
   });
 
-  it("prints a table; the theory comes from config.json or flags when there is no sidecar", () => {
-    const text = run("measure", MH);
+  it("prints a table; the theory comes from config.json or flags when there is no sidecar", async () => {
+    const text = await run("measure", MH);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/observable\s+value\s+error\s+tau_int\s+cost\/indep/);
     expect(text.stdout).toMatch(/m_eff\(1\)/);
@@ -142,7 +140,7 @@ describe("latticeflow measure", () => {
 
     const bare = join(RUN, "bare.npy"); // no sidecar, no accept flags: config.json of the run
     copyFileSync(MH, bare);
-    const j = lastJson(run("measure", bare, "--json").stdout);
+    const j = lastJson((await run("measure", bare, "--json")).stdout);
     expect(j.theory.source).toBe(join(RUN, "config.json"));
     expect(j.sampler).toBeNull();
     expect(j.acceptance).toBeNull();
@@ -150,23 +148,25 @@ describe("latticeflow measure", () => {
     const other = join(tmp, "elsewhere");
     mkdirSync(other);
     copyFileSync(MH, join(other, "e.npy"));
-    const none = lastJson(run("measure", join(other, "e.npy"), "--json").stdout);
+    const none = lastJson((await run("measure", join(other, "e.npy"), "--json")).stdout);
     expect(none.theory).toBeNull();
     expect(none.action_density).toBeNull();
     expect(none.chi2.value).toBeCloseTo(j.chi2.value, 12);
-    const flags = lastJson(run("measure", join(other, "e.npy"), "--m2", "1", "--lam", "0", "--json").stdout);
+    const flags = lastJson(
+      (await run("measure", join(other, "e.npy"), "--m2", "1", "--lam", "0", "--json")).stdout,
+    );
     expect(flags.theory.source).toBe("flags");
     expect(flags.action_density.value).toBeCloseTo(j.action_density.value, 12);
   });
 });
 
 describe("latticeflow sample --z2", () => {
-  it("the φ → −φ symmetrised proposal still gives an exact chain (free field χ₂ within 4σ)", () => {
+  it("the φ → −φ symmetrised proposal still gives an exact chain (free field χ₂ within 4σ)", async () => {
     const out = join(tmp, "z2.npy");
-    const s = run("sample", "--run", RUN, "--n", "4000", "--mh", "--z2", "--seed", "4", "--out", out);
+    const s = await run("sample", "--run", RUN, "--n", "4000", "--mh", "--z2", "--seed", "4", "--out", out);
     expect(s.code, s.stderr).toBe(0);
     expect(JSON.parse(readFileSync(`${out}.json`, "utf8")).z2).toBe(true);
-    const j = lastJson(run("measure", out, "--m2", "1", "--lam", "0", "--json").stdout);
+    const j = lastJson((await run("measure", out, "--m2", "1", "--lam", "0", "--json")).stdout);
     expect(Math.abs(j.chi2.value - 0.5)).toBeLessThan(4 * j.chi2.error);
     expect(Math.abs(j.m.value)).toBeLessThan(4 * j.m.error); // ⟨M⟩ = 0
     expect(j.sign_changes).toBeGreaterThan(1000);
@@ -174,8 +174,8 @@ describe("latticeflow sample --z2", () => {
 });
 
 describe("latticeflow compare", () => {
-  it("HMC against flow MH: every observable side by side, χ₂ within 4 combined σ", () => {
-    const r = run("compare", HMC, MH, "--json");
+  it("HMC against flow MH: every observable side by side, χ₂ within 4 combined σ", async () => {
+    const r = await run("compare", HMC, MH, "--json");
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r.stdout);
     expect(j.a).toMatchObject({ sampler: "hmc", n: 6000 });
@@ -190,15 +190,15 @@ describe("latticeflow compare", () => {
     for (const k of ["chi2", "abs_m", "phi2", "action_density"]) {
       expect(Math.abs(j.observables[k].n_sigma), k).toBeLessThan(4);
     }
-    const text = run("compare", HMC, MH);
+    const text = await run("compare", HMC, MH);
     expect(text.stdout).toMatch(/\(A-B\)\/sigma/);
     expect(text.stdout).toMatch(/max \|A-B\|\/sigma/);
   });
 });
 
 describe("latticeflow lnz", () => {
-  it("ln Z of the free field by importance sampling: exact value within 4σ", () => {
-    const r = run("lnz", "--run", RUN, "--n", "8000", "--seed", "5", "--json");
+  it("ln Z of the free field by importance sampling: exact value within 4σ", async () => {
+    const r = await run("lnz", "--run", RUN, "--n", "8000", "--seed", "5", "--json");
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r.stdout);
     expect(Object.keys(j)).toEqual(expect.arrayContaining(["lnZ", "lnZ_error", "F_variational", "ess"]));
@@ -207,7 +207,9 @@ describe("latticeflow lnz", () => {
     expect(Math.abs(j.lnZ - exact), `${j.lnZ} ± ${j.lnZ_error} vs ${exact}`).toBeLessThan(4 * j.lnZ_error);
     expect(j.F_variational).toBeGreaterThan(-exact); // F_q ≥ F = −ln Z
     // The φ → −φ symmetrised proposal is another valid importance sampler of the same Z.
-    const z = lastJson(run("lnz", "--run", RUN, "--n", "8000", "--seed", "5", "--z2", "--json").stdout);
+    const z = lastJson(
+      (await run("lnz", "--run", RUN, "--n", "8000", "--seed", "5", "--z2", "--json")).stdout,
+    );
     expect(Math.abs(z.lnZ - exact), `${z.lnZ} ± ${z.lnZ_error} vs ${exact}`).toBeLessThan(4 * z.lnZ_error);
   });
 });
@@ -246,9 +248,9 @@ describe("bad input: one line, exit 2, nothing written", () => {
     ["lnz n", () => ["lnz", "--run", RUN, "--n", "1"], /--n must be/],
   ];
   for (const [name, args, msg] of bad) {
-    it(name, () => {
+    it(name, async () => {
       const a = args();
-      const r = run(...a);
+      const r = await run(...a);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(msg);
