@@ -39,6 +39,7 @@ describe("SIMD kernels", () => {
       [[16, 4], 1, 2],
       [[6, 6], 2, 3],
       [[5, 5], 2, 2],
+      [[64, 48], 2, 3], // planes past 8 KiB: the batch-outer weight gradient
     ] as [number[], number, number][]) {
       it(`periodicConv ${dtype} [${lattice}] ${cin}→${cout}: SIMD = TypeScript`, () => {
         const x = rand([3, cin, ...lattice], dtype, 1);
@@ -53,7 +54,7 @@ describe("SIMD kernels", () => {
         };
         const s = run("wasm");
         const t = run("js");
-        const tol = dtype === "float64" ? 1e-14 : 1e-5;
+        const tol = dtype === "float64" ? 1e-12 : 1e-5; // gradients: sums in another order
         if (dtype === "float64") expect(Array.from(s.y)).toEqual(Array.from(t.y));
         else expect(maxRel(s.y, t.y)).toBeLessThan(tol);
         for (const k of ["x", "w", "b"] as const)
