@@ -135,7 +135,11 @@ function pad(src: FloatArray, planes: number, g: PadGeometry, out: FloatArray): 
   for (let q = 0; q < planes; q++) {
     const so = q * volume;
     const po = q * paddedVolume;
-    for (let r = 0; r < rows; r++) out.set(src.subarray(so + r * n, so + (r + 1) * n), po + (r + 1) * pw + 1);
+    for (let r = 0; r < rows; r++) {
+      const sr = so + r * n;
+      const pr = po + (r + 1) * pw + 1;
+      for (let j = 0; j < n; j++) out[pr + j] = src[sr + j]!;
+    }
     wrap2d(out, po, rows, n, pw);
   }
 }
