@@ -106,6 +106,17 @@ describe("latticeflow sample", () => {
   });
 });
 
+describe("latticeflow demo (what npm start runs)", () => {
+  it("trains, samples with MH and prints the observables", async () => {
+    const out = join(tmp, "demo");
+    const r = await run("demo", "--steps", "3", "--n", "64", "--out", out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/flow MH: 64 configurations/);
+    expect(r.stdout).toMatch(/chi2 = <M\^2>\/V|not measurable from this chain/);
+    expect(existsSync(join(out, "ensemble.npy"))).toBe(true);
+  });
+});
+
 describe("bad input: one line naming the problem and the fix, exit 2, nothing written", () => {
   const bad: [string, string[], RegExp][] = [
     ["unknown preset", ["train", "--preset", "nope"], /unknown preset 'nope'.*phi4-notebook/],
