@@ -61,6 +61,8 @@ export {
   sitePhi4,
   timeSliceSums,
 } from "./observables/scalar.js";
+// Figure specifications (Vega-Lite, browser-safe; rendering to SVG/PNG is Node-side in src/plots/render.ts).
+export * from "./plots/specs/index.js";
 // Randomness.
 export { philox4x32, Rng, type RngState } from "./rng/philox.js";
 export { latticeStrides, latticeVolume, neighbourTables, shiftTable } from "./theories/lattice.js";
