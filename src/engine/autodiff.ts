@@ -24,6 +24,13 @@ function isTracked(t: Tensor): boolean {
   return active !== null && t.tapeId === active.id;
 }
 
+/** Whether an op of these inputs would be recorded on the active tape. */
+export function willRecord(inputs: readonly Tensor[]): boolean {
+  if (active === null) return false;
+  for (const t of inputs) if (isTracked(t)) return true;
+  return false;
+}
+
 /** Record `output = op(inputs)` on the active tape if any input is tracked. Returns output. */
 export function record(output: Tensor, inputs: readonly Tensor[], backward: Backward): Tensor {
   if (active === null) return output;

@@ -20,7 +20,7 @@
  *
  * Output: a [B, V + 1] tensor per row y (V sites) then log|det J|; couplingLayer splits it.
  */
-import { record } from "../autodiff.js";
+import { record, willRecord } from "../autodiff.js";
 import { acquire, acquireZeroed, release } from "../pool.js";
 import { allocate, type FloatArray, sizeOf, Tensor } from "../tensor.js";
 import { simdApplies } from "../wasm/simd-conv.js";
@@ -361,6 +361,9 @@ function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse:
   return packed;
 }
 
+/** Samples per call of the op when nothing is recorded (keeps the scratch in cache). */
+const CHUNK = 64;
+
 /** Fused coupling layer: y and log|det J| (shape [B]) for x [B, ...L]. */
 export function couplingLayer(
   x: Tensor,
@@ -370,6 +373,23 @@ export function couplingLayer(
 ): { y: Tensor; logDet: Tensor } {
   const nb = x.shape[0]!;
   const v = x.size / nb;
+  const all = [x, ...net.weights, ...net.biases, ...net.alphas];
+  if (nb > CHUNK && !willRecord(all)) {
+    // Without a tape (sampling), big batches go in chunks whose scratch stays in cache;
+    // every sample is computed exactly as in one call.
+    const y = allocate(x.dtype, x.size);
+    const logDet = allocate(x.dtype, nb);
+    for (let b0 = 0; b0 < nb; b0 += CHUNK) {
+      const m = Math.min(CHUNK, nb - b0);
+      const xc = new Tensor(x.data.subarray(b0 * v, (b0 + m) * v), [m, ...x.shape.slice(1)]);
+      const pk = couplingPacked(xc, net, maskParity, inverse).data;
+      for (let b = 0; b < m; b++) {
+        y.set(pk.subarray(b * (v + 1), b * (v + 1) + v), (b0 + b) * v);
+        logDet[b0 + b] = pk[b * (v + 1) + v]!;
+      }
+    }
+    return { y: new Tensor(y, x.shape), logDet: new Tensor(logDet, [nb]) };
+  }
   const packed = couplingPacked(x, net, maskParity, inverse);
   const y = reshape(slice(packed, 1, 0, v), x.shape);
   const logDet = reshape(slice(packed, 1, v, 1), [nb]);
