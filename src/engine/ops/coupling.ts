@@ -23,7 +23,7 @@
 import { record, willRecord } from "../autodiff.js";
 import { acquire, acquireZeroed, release } from "../pool.js";
 import { allocate, type FloatArray, sizeOf, Tensor } from "../tensor.js";
-import { simdApplies } from "../wasm/simd-conv.js";
+import { arena, simdApplies } from "../wasm/simd-conv.js";
 import {
   adjointWeights,
   correlate,
@@ -172,55 +172,16 @@ export function frozenSites(lattice: readonly number[], maskParity: 0 | 1): Uint
   return m;
 }
 
-/** The fused coupling op; returns the packed [B, V+1] output (y, then log|det J| per row). */
-function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse: boolean): Tensor {
-  checkNet(x, net);
-  const dtype = x.dtype;
-  const nb = x.shape[0]!;
-  const lattice = x.shape.slice(1);
-  const kernel = net.weights[0]!.shape.slice(2);
-  const g = padGeometry(lattice, kernel);
-  const v = g.volume;
-  const pv = g.paddedVolume;
-  const n = net.weights.length;
-  const sizes = [1, ...net.weights.map((w) => w.shape[0]!)];
-  const frozen = frozenSites(lattice, maskParity);
-  const qf = frozenParity(maskParity);
-  const qa = qf ^ 1;
-  const xd = x.data;
-
-  // Padded inputs of each conv (P[0] = m⊙x) and pre-activations z[l] of each hidden layer.
-  const P: FloatArray[] = [];
-  const z: FloatArray[] = [];
-  const P0 = acquire(dtype, nb * pv);
-  for (let b = 0; b < nb; b++) {
-    const so = b * v;
-    const po = b * pv;
-    for (let p = 0; p < pv; p++) {
-      const s = g.source[p]!;
-      P0[po + p] = frozen[s] ? xd[so + s]! : 0;
-    }
-  }
-  P.push(P0);
-  for (let l = 0; l < n - 1; l++) {
-    const c = sizes[l + 1]!;
-    const zl = acquire(dtype, nb * c * v);
-    fillBias(zl, net.biases[l]!.data, nb, c, v);
-    correlate(P[l]!, net.weights[l]!.data, zl, nb, sizes[l]!, c, g);
-    z.push(zl);
-    const Pn = acquire(dtype, nb * c * pv);
-    padPrelu(zl, c, nb, net.alphas[l]!.data, g, Pn);
-    P.push(Pn);
-  }
-  // Last conv at the active sites only; h = tanh of it (frozen entries of h are unused).
-  const h = acquire(dtype, nb * 2 * v);
-  fillBias(h, net.biases[n - 1]!.data, nb, 2, v);
-  // With SIMD kernels all sites cost less than the active half in scalar code.
-  const simd = simdApplies(dtype, g.rowLength) && is2d3x3(g);
-  if (simd) correlate(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g);
-  else correlateSites(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g, qa);
-
-  const out = allocate(dtype, nb * (v + 1));
+/** tanh of (s, t) at active sites (in place in h) and the packed output [B, V+1]. */
+function couple(
+  xd: FloatArray,
+  h: FloatArray,
+  frozen: Uint8Array,
+  nb: number,
+  v: number,
+  inverse: boolean,
+  out: FloatArray,
+): void {
   for (let b = 0; b < nb; b++) {
     const hs = b * 2 * v;
     const ht = hs + v;
@@ -242,6 +203,120 @@ function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse:
     }
     out[yo + v] = inverse ? -ld : ld;
   }
+}
+
+/** m⊙x, periodically padded: the first conv's input. */
+function padFrozen(xd: FloatArray, frozen: Uint8Array, nb: number, g: PadGeometry, P0: FloatArray): void {
+  const { volume: v, paddedVolume: pv, source } = g;
+  for (let b = 0; b < nb; b++) {
+    const so = b * v;
+    const po = b * pv;
+    for (let p = 0; p < pv; p++) {
+      const s = source[p]!;
+      P0[po + p] = frozen[s] ? xd[so + s]! : 0;
+    }
+  }
+}
+
+/**
+ * The untaped forward entirely in WebAssembly memory: every conv, PReLU and padding is a
+ * SIMD kernel passing data in place (no copies between kernels). Same arithmetic per
+ * element as couplingPacked (float64: bit-identical). Null where SIMD does not apply.
+ */
+function couplingResident(
+  x: Tensor,
+  net: CouplingNet,
+  maskParity: 0 | 1,
+  inverse: boolean,
+): FloatArray | null {
+  const dtype = x.dtype;
+  const nb = x.shape[0]!;
+  const lattice = x.shape.slice(1);
+  const kernel = net.weights[0]!.shape.slice(2);
+  const g = padGeometry(lattice, kernel);
+  if (!is2d3x3(g)) return null;
+  const v = g.volume;
+  const pv = g.paddedVolume;
+  const n = net.weights.length;
+  const sizes = [1, ...net.weights.map((w) => w.shape[0]!)];
+  // Arrays: P_0..P_{n−1}, z_0..z_{n−2}, h, then w_l, b_l... copied in, alpha_l.
+  const arrays: number[] = [];
+  for (let l = 0; l < n; l++) arrays.push(nb * sizes[l]! * pv);
+  for (let l = 0; l < n - 1; l++) arrays.push(nb * sizes[l + 1]! * v);
+  arrays.push(nb * 2 * v);
+  for (let l = 0; l < n; l++) arrays.push(net.weights[l]!.size);
+  for (let l = 0; l < n - 1; l++) arrays.push(net.alphas[l]!.size);
+  const ar = arena(dtype, arrays, { n: g.rowLength, rows: v / g.rowLength, pw: g.paddedRow, pv, v });
+  if (!ar) return null;
+  const iP = (l: number) => l;
+  const iZ = (l: number) => n + l;
+  const iH = 2 * n - 1;
+  const iW = (l: number) => 2 * n + l;
+  const iA = (l: number) => 3 * n + l;
+  const frozen = frozenSites(lattice, maskParity);
+  padFrozen(x.data, frozen, nb, g, ar.view(iP(0)));
+  for (let l = 0; l < n; l++) ar.view(iW(l)).set(net.weights[l]!.data);
+  for (let l = 0; l < n - 1; l++) ar.view(iA(l)).set(net.alphas[l]!.data);
+  const off = ar.offsets;
+  for (let l = 0; l < n; l++) {
+    const c = sizes[l + 1]!;
+    const last = l === n - 1;
+    const zi = last ? iH : iZ(l);
+    fillBias(ar.view(zi), net.biases[l]!.data, nb, c, v);
+    ar.kernels.correlate(off[iP(l)]!, off[iW(l)]!, off[zi]!, nb, sizes[l]!, c);
+    if (!last) {
+      const shared = net.alphas[l]!.size === 1;
+      ar.kernels.preluPad(off[zi]!, off[iP(l + 1)]!, off[iA(l)]!, nb * c, c, shared ? 0 : 1);
+    }
+  }
+  const out = allocate(dtype, nb * (v + 1));
+  couple(x.data, ar.view(iH), frozen, nb, v, inverse, out);
+  return out;
+}
+
+/** The fused coupling op; returns the packed [B, V+1] output (y, then log|det J| per row). */
+function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse: boolean): Tensor {
+  checkNet(x, net);
+  const dtype = x.dtype;
+  const nb = x.shape[0]!;
+  const lattice = x.shape.slice(1);
+  const kernel = net.weights[0]!.shape.slice(2);
+  const g = padGeometry(lattice, kernel);
+  const v = g.volume;
+  const pv = g.paddedVolume;
+  const n = net.weights.length;
+  const sizes = [1, ...net.weights.map((w) => w.shape[0]!)];
+  const frozen = frozenSites(lattice, maskParity);
+  const qf = frozenParity(maskParity);
+  const qa = qf ^ 1;
+  const xd = x.data;
+
+  // Padded inputs of each conv (P[0] = m⊙x) and pre-activations z[l] of each hidden layer.
+  const P: FloatArray[] = [];
+  const z: FloatArray[] = [];
+  const P0 = acquire(dtype, nb * pv);
+  padFrozen(xd, frozen, nb, g, P0);
+  P.push(P0);
+  for (let l = 0; l < n - 1; l++) {
+    const c = sizes[l + 1]!;
+    const zl = acquire(dtype, nb * c * v);
+    fillBias(zl, net.biases[l]!.data, nb, c, v);
+    correlate(P[l]!, net.weights[l]!.data, zl, nb, sizes[l]!, c, g);
+    z.push(zl);
+    const Pn = acquire(dtype, nb * c * pv);
+    padPrelu(zl, c, nb, net.alphas[l]!.data, g, Pn);
+    P.push(Pn);
+  }
+  // Last conv at the active sites only; h = tanh of it (frozen entries of h are unused).
+  const h = acquire(dtype, nb * 2 * v);
+  fillBias(h, net.biases[n - 1]!.data, nb, 2, v);
+  // With SIMD kernels all sites cost less than the active half in scalar code.
+  const simd = simdApplies(dtype, g.rowLength) && is2d3x3(g);
+  if (simd) correlate(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g);
+  else correlateSites(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g, qa);
+
+  const out = allocate(dtype, nb * (v + 1));
+  couple(xd, h, frozen, nb, v, inverse, out);
 
   const inputs: Tensor[] = [x];
   for (let l = 0; l < n; l++) {
@@ -374,7 +449,7 @@ export function couplingLayer(
   const nb = x.shape[0]!;
   const v = x.size / nb;
   const all = [x, ...net.weights, ...net.biases, ...net.alphas];
-  if (nb > CHUNK && !willRecord(all)) {
+  if (!willRecord(all)) {
     // Without a tape (sampling), big batches go in chunks whose scratch stays in cache;
     // every sample is computed exactly as in one call.
     const y = allocate(x.dtype, x.size);
@@ -382,7 +457,8 @@ export function couplingLayer(
     for (let b0 = 0; b0 < nb; b0 += CHUNK) {
       const m = Math.min(CHUNK, nb - b0);
       const xc = new Tensor(x.data.subarray(b0 * v, (b0 + m) * v), [m, ...x.shape.slice(1)]);
-      const pk = couplingPacked(xc, net, maskParity, inverse).data;
+      const pk =
+        couplingResident(xc, net, maskParity, inverse) ?? couplingPacked(xc, net, maskParity, inverse).data;
       for (let b = 0; b < m; b++) {
         y.set(pk.subarray(b * (v + 1), b * (v + 1) + v), (b0 + b) * v);
         logDet[b0 + b] = pk[b * (v + 1) + v]!;

@@ -443,6 +443,106 @@ function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
   return c.body();
 }
 
+/**
+ * preluPad(z, P, alpha, planes, c, aStride): P[q] = periodically padded prelu(z[q]) with
+ * slope alpha[(q mod c)·aStride] (aStride 0: one shared slope). prelu(v) = v (v ≥ 0 or NaN),
+ * a·v (v < 0), exactly the TypeScript arithmetic (a select, no blending).
+ */
+function preluPadFn(g: Geometry, f: Flavour): number[] {
+  const c = new Code(6);
+  const [Z, P, A, PLANES, C, AS] = [0, 1, 2, 3, 4, 5];
+  const q = c.local(I32);
+  const r = c.local(I32);
+  const j = c.local(I32);
+  const zr = c.local(I32);
+  const pr = c.local(I32);
+  const po = c.local(I32);
+  const av = c.local(V128);
+  const v = c.local(V128);
+  const mem = (off: number) => [f.align, ...uleb(off)];
+  const lt = f.eb === 8 ? 0x49 : 0x43; // f64x2.lt / f32x4.lt
+  const rowBytes = g.pw * f.eb;
+  c.loop(
+    q,
+    () => c.get(PLANES),
+    1,
+    () => {
+      // a = splat(alpha[(q mod c)·aStride])
+      c.get(A).get(q).get(C).op(0x6f).get(AS).op(0x6c).i32(f.eb).op(0x6c, 0x6a);
+      c.op(f.scalarLoad, ...mem(0))
+        .simd(f.splat)
+        .set(av);
+      c.get(P)
+        .get(q)
+        .i32(g.pv * f.eb)
+        .op(0x6c, 0x6a)
+        .set(po);
+      c.loop(
+        r,
+        () => c.i32(g.rows),
+        1,
+        () => {
+          c.get(Z)
+            .get(q)
+            .i32(g.v * f.eb)
+            .op(0x6c, 0x6a)
+            .get(r)
+            .i32(g.n * f.eb)
+            .op(0x6c, 0x6a)
+            .set(zr);
+          c.get(po).get(r).i32(1).op(0x6a).i32(rowBytes).op(0x6c, 0x6a).i32(f.eb).op(0x6a).set(pr);
+          c.loop(
+            j,
+            () => c.i32(g.n * f.eb),
+            f.vl * f.eb,
+            () => {
+              c.get(zr)
+                .get(j)
+                .op(0x6a)
+                .simd(0x00, ...mem(0))
+                .set(v);
+              // P[pr + j] = bitselect(a·v, v, v < 0)
+              c.get(pr).get(j).op(0x6a);
+              c.get(av).get(v).simd(f.mul).get(v);
+              c.get(v)
+                .simd(0x0c, ...new Array(16).fill(0))
+                .simd(lt);
+              c.simd(0x52).simd(0x0b, ...mem(0));
+            },
+          );
+          // halo columns: P[row][0] = P[row][n], P[row][n+1] = P[row][1]
+          c.get(pr)
+            .i32(f.eb)
+            .op(0x6b)
+            .get(pr)
+            .op(f.scalarLoad, ...mem((g.n - 1) * f.eb))
+            .op(f.scalarStore, ...mem(0));
+          c.get(pr)
+            .get(pr)
+            .op(f.scalarLoad, ...mem(0))
+            .op(f.scalarStore, ...mem(g.n * f.eb));
+        },
+      );
+      // halo rows: row 0 = row `rows`, row rows+1 = row 1 (memory.copy)
+      c.get(po)
+        .get(po)
+        .i32(g.rows * rowBytes)
+        .op(0x6a)
+        .i32(rowBytes)
+        .op(0xfc, 10, 0, 0);
+      c.get(po)
+        .i32((g.rows + 1) * rowBytes)
+        .op(0x6a)
+        .get(po)
+        .i32(rowBytes)
+        .op(0x6a)
+        .i32(rowBytes)
+        .op(0xfc, 10, 0, 0);
+    },
+  );
+  return c.body();
+}
+
 function buildModule(g: Geometry, f: Flavour): Uint8Array {
   const type = [0x60, ...vec(new Array(6).fill([I32])), 0x00];
   const bytes = [
@@ -456,15 +556,16 @@ function buildModule(g: Geometry, f: Flavour): Uint8Array {
     0x00,
     ...section(1, vec([type])),
     ...section(2, vec([[...str("env"), ...str("mem"), 0x02, 0x00, 0x01]])), // memory, min 1 page
-    ...section(3, vec([[0], [0]])),
+    ...section(3, vec([[0], [0], [0]])),
     ...section(
       7,
       vec([
         [...str("correlate"), 0x00, 0],
         [...str("weightGrad"), 0x00, 1],
+        [...str("preluPad"), 0x00, 2],
       ]),
     ),
-    ...section(10, [...uleb(2), ...correlateFn(g, f), ...weightGradFn(g, f)]),
+    ...section(10, [...uleb(3), ...correlateFn(g, f), ...weightGradFn(g, f), ...preluPadFn(g, f)]),
   ];
   return new Uint8Array(bytes);
 }
@@ -473,7 +574,12 @@ function buildModule(g: Geometry, f: Flavour): Uint8Array {
 type Kernel = (p: number, w: number, y: number, nb: number, cin: number, cout: number) => void;
 
 let memory: WebAssembly.Memory | null = null;
-const modules = new Map<string, { correlate: Kernel; weightGrad: Kernel } | null>();
+interface Kernels {
+  correlate: Kernel;
+  weightGrad: Kernel;
+  preluPad: Kernel;
+}
+const modules = new Map<string, Kernels | null>();
 let enabled: boolean | null = null;
 
 /** Whether this engine supports WebAssembly SIMD (checked once by compiling a kernel). */
@@ -505,11 +611,11 @@ function kernels(g: Geometry, f: Flavour) {
   const key = `${g.n},${g.rows},${g.pw},${f.eb}`;
   if (modules.has(key)) return modules.get(key)!;
   if (!memory) memory = new WebAssembly.Memory({ initial: 16 });
-  let k: { correlate: Kernel; weightGrad: Kernel } | null = null;
+  let k: Kernels | null = null;
   try {
     const mod = new WebAssembly.Module(buildModule(g, f) as BufferSource);
     const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
-    k = inst.exports as unknown as { correlate: Kernel; weightGrad: Kernel };
+    k = inst.exports as unknown as Kernels;
   } catch {
     k = null;
   }
@@ -589,4 +695,26 @@ export function simdWeightGrad(
   k.weightGrad(op!, og!, ow!, nb, cin, cout);
   gw.set(viewOf(gw, ow!, gw.length));
   return true;
+}
+
+/**
+ * A region of WebAssembly memory holding arrays of one computation, so that consecutive
+ * kernels pass data without copies (the untaped fused coupling forward). Views are valid
+ * until the next `arena` call (which may grow the memory).
+ */
+export function arena(
+  dtype: "float64" | "float32",
+  sizes: number[],
+  g: SimdGeometry,
+): { offsets: number[]; view: (k: number) => FloatArray; kernels: Kernels } | null {
+  const f = dtype === "float32" ? F32 : F64;
+  if (convBackend() !== "wasm" || g.n % f.vl !== 0) return null;
+  const k = kernels(g, f);
+  if (!k) return null;
+  const offsets = place(sizes, f.eb);
+  const view = (i: number) =>
+    f.eb === 4
+      ? new Float32Array(memory!.buffer, offsets[i]!, sizes[i]!)
+      : new Float64Array(memory!.buffer, offsets[i]!, sizes[i]!);
+  return { offsets, view, kernels: k };
 }
