@@ -4,18 +4,11 @@
  * sites with even coordinate sum. Sites with mask 1 are frozen
  * (fed to the conditioner); sites with mask 0 are transformed.
  */
-import { latticeStrides, latticeVolume } from "../theories/lattice.js";
+import { frozenSites } from "../engine/ops/coupling.js";
 
+/** The mask as numbers (1 = frozen); one definition shared with the fused coupling op. */
 export function checkerboardMask(shape: readonly number[], parity: 0 | 1): Float64Array {
-  const v = latticeVolume(shape);
-  const strides = latticeStrides(shape);
-  const m = new Float64Array(v);
-  for (let x = 0; x < v; x++) {
-    let sum = 0;
-    for (let d = 0; d < shape.length; d++) sum += Math.floor(x / strides[d]!) % shape[d]!;
-    m[x] = (sum + parity) % 2;
-  }
-  return m;
+  return Float64Array.from(frozenSites(shape, parity));
 }
 
 /** Whether a checkerboard is consistent on this lattice under periodic wrapping. */
