@@ -230,7 +230,7 @@ describe("each figure renders to SVG and PNG", () => {
 
 describe("latticeflow plot and report on a tiny trained run", () => {
   const run = join(tmp, "run");
-  beforeAll(() => {
+  beforeAll(async () => {
     const config = {
       ...presetConfig("phi4-notebook"),
       L: 4,
@@ -240,7 +240,7 @@ describe("latticeflow plot and report on a tiny trained run", () => {
       steps: 12,
       checkpointEvery: 6,
     };
-    runTraining({ out: run, config, resume: false, quiet: true, eraEvery: 4, plotEvery: 6 });
+    await runTraining({ out: run, config, resume: false, quiet: true, eraEvery: 4, plotEvery: 6 });
     runSampling({ run, n: 200, mh: true, seed: 1, out: join(run, "ensemble.npy"), batch: 100 });
   });
 
@@ -290,7 +290,7 @@ describe("latticeflow plot and report on a tiny trained run", () => {
     expect(html).not.toMatch(/src="(?!data:)/);
   });
 
-  it("bad input: a UsageError and nothing written", () => {
+  it("bad input: a UsageError and nothing written", async () => {
     const empty = join(tmp, "not-a-run");
     expect(() => runPlot({ run: empty, n: 64, seed: 0, window: 15, ensembles: true })).toThrow(UsageError);
     expect(existsSync(join(empty, "plots"))).toBe(false);
@@ -300,7 +300,7 @@ describe("latticeflow plot and report on a tiny trained run", () => {
     expect(existsSync(join(tmp, "r.txt"))).toBe(false);
     // A broken ensemble stops the whole plot before anything is written.
     const bad = join(tmp, "bad");
-    runTraining({
+    await runTraining({
       out: bad,
       config: { ...presetConfig("phi4-notebook"), L: 4, layers: 2, hidden: [4], batch: 8, steps: 2 },
       resume: false,

@@ -19,6 +19,19 @@ export function intList(flag: string) {
   };
 }
 
+/** `--threads`: a positive integer, or "auto" (the number of cores; resolved by the command). */
+export function threadsArg(flag: string) {
+  return (v: string): number | "auto" => {
+    const t = v.trim();
+    if (t === "auto") return "auto";
+    const x = Number(t);
+    if (t === "" || !Number.isInteger(x) || x < 1) {
+      throw new UsageError(`${flag} expects a positive integer (1, 2, ...) or 'auto', got '${v}'`);
+    }
+    return x;
+  };
+}
+
 export function printJson(x: unknown): void {
   process.stdout.write(`${JSON.stringify(x)}\n`);
 }

@@ -25,6 +25,8 @@ export const RunConfigSchema = z
     seed: z.number().int().nonnegative(),
     dtype: z.enum(["float64", "float32"]),
     checkpointEvery: z.number().int().positive(),
+    /** Threads of the training step (results are a function of it); runs without it used 1. */
+    threads: z.number().int().positive().default(1),
   })
   .strict();
 
@@ -49,6 +51,7 @@ const notebook: RunConfig = {
   seed: 0,
   dtype: "float64",
   checkpointEvery: 500,
+  threads: 1,
 };
 
 /** The notebook's two studies (../shared/seeds, arXiv 1904.12072). */
@@ -82,6 +85,11 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
   if (c.L % 2 !== 0) {
     throw new UsageError(
       `${source}: L = ${c.L} is odd; the checkerboard coupling layers need an even L (e.g. ${c.L + 1})`,
+    );
+  }
+  if (c.threads > c.batch) {
+    throw new UsageError(
+      `${source}: threads = ${c.threads} exceeds batch = ${c.batch}: every thread needs at least one sample of the batch; use at most ${c.batch} threads or a larger batch`,
     );
   }
   if (c.kernel % 2 !== 1) throw new UsageError(`${source}: kernel = ${c.kernel} must be odd (e.g. 3)`);

@@ -7,27 +7,64 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { readNpyFile } from "../io/files.js";
 import { measureScalarEnsemble } from "../observables/measure.js";
-import { num } from "./args.js";
-import { latticeShapeOf, presetConfig } from "./config.js";
+import { num, threadsArg } from "./args.js";
+import { latticeShapeOf, presetConfig, validateConfig } from "./config.js";
 import { buildModel } from "./model.js";
 import { runSampling } from "./sample-command.js";
-import { runTraining } from "./train-command.js";
+import { resolveThreads } from "./threads.js";
+import { interruptedLine, runTraining, shellWord } from "./train-command.js";
 
-export function runDemo(opts: { out?: string; steps?: number; n: number; seed: number }): void {
+/**
+ * Ctrl-C (SIGINT/SIGTERM) during training: the checkpoint is written, one line says how to go
+ * on, nothing is sampled, and the process exits 130. During sampling Ctrl-C ends the process at
+ * once (the ensemble is written atomically at the end, so nothing half-written is left).
+ */
+export async function runDemo(opts: {
+  out?: string;
+  steps?: number;
+  n: number;
+  seed: number;
+  /** Threads of training and sampling (default 1; "auto": the cores, at most the batch). */
+  threads?: number | "auto";
+}): Promise<void> {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
   const out = opts.out ?? join("runs", `demo-${stamp}`);
-  const config = { ...presetConfig("phi4-notebook"), seed: opts.seed };
-  if (opts.steps !== undefined) config.steps = opts.steps;
+  const preset = presetConfig("phi4-notebook");
+  const config = validateConfig(
+    {
+      ...preset,
+      seed: opts.seed,
+      steps: opts.steps ?? preset.steps,
+      threads: resolveThreads(opts.threads ?? 1, preset.batch),
+    },
+    "demo",
+  );
   console.log(
     `latticeflow demo: φ⁴ on ${config.L}×${config.L}, m² = ${config.m2}, λ = ${config.lam}; ` +
-      `${config.layers} affine coupling layers, ${config.steps} reverse-KL steps (arXiv 1904.12072) → ${out}`,
+      `${config.layers} affine coupling layers, ${config.steps} reverse-KL steps (arXiv 1904.12072)` +
+      `${config.threads > 1 ? ` on ${config.threads} threads` : ""} → ${out}`,
   );
-  const t = runTraining({ out, config, resume: false, quiet: false });
+  const t = await runTraining({ out, config, resume: false, quiet: false });
+  if (t.interrupted) {
+    process.stderr.write(
+      `${interruptedLine(t, out)}, then: latticeflow sample --run ${shellWord(out)} --mh --n ${opts.n}\n`,
+    );
+    process.exitCode = 130;
+    return;
+  }
   console.log(
     `training: loss ${t.loss.toFixed(3)}, ESS (mean of last 100 steps) ${t.ess.toFixed(3)}, ${t.ms_per_step.toFixed(0)} ms/step`,
   );
   const ensemble = join(out, "ensemble.npy");
-  const s = runSampling({ run: out, n: opts.n, mh: true, seed: opts.seed, out: ensemble, batch: 1024 });
+  const s = runSampling({
+    run: out,
+    n: opts.n,
+    mh: true,
+    seed: opts.seed,
+    out: ensemble,
+    batch: 1024,
+    threads: config.threads,
+  });
   console.log(
     `flow MH: ${opts.n} configurations in ${s.seconds.toFixed(1)} s, acceptance ${s.acceptance?.toFixed(3)}, proposal ESS ${s.ess.toFixed(3)}`,
   );
@@ -66,12 +103,19 @@ export function registerDemoCommand(program: Command): void {
     .option("--steps <n>", "training steps", num("--steps"))
     .option("--n <n>", "MH chain length", num("--n"), 8192)
     .option("--seed <n>", "random seed", num("--seed"), 1)
-    .action((o: Record<string, unknown>) => {
-      runDemo({
+    .option(
+      "--threads <n>",
+      "threads of training and sampling, or 'auto' (the cores); training's numbers depend on it",
+      threadsArg("--threads"),
+      1,
+    )
+    .action(async (o: Record<string, unknown>) => {
+      await runDemo({
         out: o.out as string | undefined,
         steps: o.steps as number | undefined,
         n: o.n as number,
         seed: o.seed as number,
+        threads: o.threads as number | "auto",
       });
     });
 }

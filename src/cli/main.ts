@@ -33,9 +33,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-export function main(argv: string[]): void {
+/** Run the command line; asynchronous because `train` and `demo` yield so Ctrl-C is seen. */
+export async function main(argv: string[]): Promise<void> {
   try {
-    buildProgram().parse(argv);
+    await buildProgram().parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // Help and version exit 0; commander already printed its one-line message otherwise.
@@ -51,4 +52,4 @@ export function main(argv: string[]): void {
   }
 }
 
-main(process.argv);
+await main(process.argv);

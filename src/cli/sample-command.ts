@@ -13,12 +13,15 @@ import { type Params, Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import { writeFileAtomic, writeNpyFile } from "../io/files.js";
 import { independenceMetropolis, type Proposals } from "../mcmc/independence-metropolis.js";
+import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
-import { fmt, num, printJson } from "./args.js";
+import { adam } from "../train/adam.js";
+import { fmt, num, printJson, threadsArg } from "./args.js";
 import { latticeShapeOf } from "./config.js";
 import { UsageError } from "./errors.js";
-import { buildModel } from "./model.js";
+import { buildModel, modelSpec } from "./model.js";
 import { loadWeights, readConfig } from "./run-dir.js";
+import { nodeSpawn, resolveThreads } from "./threads.js";
 
 export interface SampleOptions {
   run: string;
@@ -33,6 +36,13 @@ export interface SampleOptions {
    * lets MH tunnel between the wells of the broken phase even when the flow covers only one.
    */
   z2?: boolean;
+  /**
+   * Threads of the flow passes that draw the proposals (default 1). The ensemble does not
+   * depend on it: each chunk of `batch` proposals takes its prior draws from the proposal
+   * stream exactly as on one thread, and each sample's forward pass is the same computation
+   * whatever thread runs it.
+   */
+  threads?: number;
 }
 
 export interface SampleSummary {
@@ -70,6 +80,9 @@ export function z2Symmetrise(flow: Flow, params: Params, x: Tensor, logq: Tensor
 export function runSampling(opts: SampleOptions): SampleSummary {
   if (!Number.isInteger(opts.n) || opts.n < 1)
     throw new UsageError(`--n must be a positive integer, got ${opts.n}`);
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new UsageError(`--threads must be a positive integer or 'auto', got ${threads}`);
   if (!opts.out.endsWith(".npy")) throw new UsageError(`--out must name a .npy file, got '${opts.out}'`);
   const config = readConfig(opts.run);
   const { theory, flow } = buildModel(config);
@@ -78,55 +91,74 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   const proposalRng = rng.split(1);
   const acceptRng = rng.split(2);
   const signRng = rng.split(3);
-  const propose = (m: number): Proposals => {
-    const { x, logq } = flow.sample(params, proposalRng, m, config.dtype);
-    return opts.z2
-      ? z2Symmetrise(flow, params, x, logq, signRng)
-      : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
-  };
-  const t0 = performance.now();
-  const shape = [opts.n, ...latticeShapeOf(config)];
-  let acceptance: number | null = null;
-  let logw: Float64Array;
-  let acceptedFile: string | null = null;
-  if (opts.mh) {
-    const r = independenceMetropolis(theory, propose, { n: opts.n, batch: opts.batch }, acceptRng);
-    acceptance = r.acceptance;
-    logw = r.proposalLogWeights;
-    writeNpyFile(opts.out, r.configs, shape);
-    acceptedFile = opts.out.replace(/\.npy$/, ".accepted.npy");
-    writeNpyFile(acceptedFile, Float64Array.from(r.accepted), [opts.n]);
-  } else {
-    const x = new Float64Array(opts.n * theory.size);
-    logw = new Float64Array(opts.n);
-    for (let start = 0; start < opts.n; start += opts.batch) {
-      const m = Math.min(opts.batch, opts.n - start);
-      const p = propose(m);
-      const s = theory.action(p.x, m);
-      x.set(p.x, start * theory.size);
-      for (let j = 0; j < m; j++) logw[start + j] = -s[j]! - p.logq[j]!;
+  // threads > 1: the same prior draws per chunk as flow.sample makes, pushed through the flow on
+  // all threads (src/parallel/shard.ts). Its optimiser and batch are for training, unused here.
+  const parallel =
+    threads > 1
+      ? createParallelTrainer({
+          spec: modelSpec(config),
+          optimizer: adam({ lr: config.lr }),
+          batch: config.batch,
+          threads,
+          spawn: nodeSpawn,
+        })
+      : null;
+  try {
+    const propose = (m: number): Proposals => {
+      const { x, logq } = parallel
+        ? parallel.sample(params, proposalRng, m)
+        : flow.sample(params, proposalRng, m, config.dtype);
+      return opts.z2
+        ? z2Symmetrise(flow, params, x, logq, signRng)
+        : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
+    };
+    const t0 = performance.now();
+    const shape = [opts.n, ...latticeShapeOf(config)];
+    let acceptance: number | null = null;
+    let logw: Float64Array;
+    let acceptedFile: string | null = null;
+    if (opts.mh) {
+      const r = independenceMetropolis(theory, propose, { n: opts.n, batch: opts.batch }, acceptRng);
+      acceptance = r.acceptance;
+      logw = r.proposalLogWeights;
+      writeNpyFile(opts.out, r.configs, shape);
+      acceptedFile = opts.out.replace(/\.npy$/, ".accepted.npy");
+      writeNpyFile(acceptedFile, Float64Array.from(r.accepted), [opts.n]);
+    } else {
+      const x = new Float64Array(opts.n * theory.size);
+      logw = new Float64Array(opts.n);
+      for (let start = 0; start < opts.n; start += opts.batch) {
+        const m = Math.min(opts.batch, opts.n - start);
+        const p = propose(m);
+        const s = theory.action(p.x, m);
+        x.set(p.x, start * theory.size);
+        for (let j = 0; j < m; j++) logw[start + j] = -s[j]! - p.logq[j]!;
+      }
+      writeNpyFile(opts.out, x, shape);
+      writeNpyFile(opts.out.replace(/\.npy$/, ".logw.npy"), logw, [opts.n]);
     }
-    writeNpyFile(opts.out, x, shape);
-    writeNpyFile(opts.out.replace(/\.npy$/, ".logw.npy"), logw, [opts.n]);
+    const ess = essFromLogWeights(logw);
+    const seconds = (performance.now() - t0) / 1000;
+    const meta = {
+      sampler: opts.mh ? "flow-mh" : "flow",
+      run: opts.run,
+      checkpointStep: step,
+      theory: { name: config.theory, latticeShape: latticeShapeOf(config), m2: config.m2, lam: config.lam },
+      n: opts.n,
+      seed: opts.seed,
+      z2: opts.z2 === true,
+      acceptance,
+      /** MH accept flags (float64 0/1 [N]), next to the ensemble; null for direct samples. */
+      acceptedFile: acceptedFile === null ? null : basename(acceptedFile),
+      ess,
+      seconds,
+      threads,
+    };
+    writeFileAtomic(`${opts.out}.json`, `${JSON.stringify(meta, null, 2)}\n`);
+    return { n: opts.n, acceptance, ess, out: opts.out, seconds };
+  } finally {
+    parallel?.close();
   }
-  const ess = essFromLogWeights(logw);
-  const seconds = (performance.now() - t0) / 1000;
-  const meta = {
-    sampler: opts.mh ? "flow-mh" : "flow",
-    run: opts.run,
-    checkpointStep: step,
-    theory: { name: config.theory, latticeShape: latticeShapeOf(config), m2: config.m2, lam: config.lam },
-    n: opts.n,
-    seed: opts.seed,
-    z2: opts.z2 === true,
-    acceptance,
-    /** MH accept flags (float64 0/1 [N]), next to the ensemble; null for direct samples. */
-    acceptedFile: acceptedFile === null ? null : basename(acceptedFile),
-    ess,
-    seconds,
-  };
-  writeFileAtomic(`${opts.out}.json`, `${JSON.stringify(meta, null, 2)}\n`);
-  return { n: opts.n, acceptance, ess, out: opts.out, seconds };
 }
 
 export function registerSampleCommand(program: Command): void {
@@ -144,6 +176,12 @@ export function registerSampleCommand(program: Command): void {
       "symmetrise proposals under phi -> -phi (tunnels in the broken phase; one extra flow pass)",
       false,
     )
+    .option(
+      "--threads <n>",
+      "threads of the flow passes, or 'auto' (the cores); the ensemble is the same for any count",
+      threadsArg("--threads"),
+      1,
+    )
     .option("--json", "print one JSON summary as the last line", false)
     .action((o: Record<string, unknown>) => {
       const s = runSampling({
@@ -154,6 +192,7 @@ export function registerSampleCommand(program: Command): void {
         out: (o.out as string | undefined) ?? `${o.run}/ensemble.npy`,
         batch: o.batch as number,
         z2: o.z2 === true,
+        threads: resolveThreads(o.threads as number | "auto"),
       });
       if (o.json) printJson({ n: s.n, acceptance: s.acceptance, ess: s.ess, out: s.out });
       else {

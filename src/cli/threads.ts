@@ -18,3 +18,13 @@ export const nodeSpawn: Spawn = (): WorkerPort => {
 export function coreCount(): number {
   return availableParallelism();
 }
+
+/**
+ * The thread count a `--threads` value asks for: "auto" is the number of cores, capped at
+ * `cap` when given (training: the batch, since every thread needs at least one sample).
+ */
+export function resolveThreads(v: number | "auto", cap?: number): number {
+  if (v !== "auto") return v;
+  const n = coreCount();
+  return cap === undefined ? n : Math.max(1, Math.min(n, cap));
+}

@@ -2,13 +2,15 @@
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
+import type { Flow } from "../flows/flow.js";
+import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { adam } from "../train/adam.js";
-import { createTrainer, type TrainState } from "../train/trainer.js";
-import { fmt, intList, num, printJson } from "./args.js";
+import { createTrainer, type StepMetrics, type TrainState } from "../train/trainer.js";
+import { fmt, intList, num, printJson, threadsArg } from "./args.js";
 import { presetConfig, type RunConfig, validateConfig } from "./config.js";
 import { UsageError } from "./errors.js";
-import { buildModel } from "./model.js";
+import { buildModel, modelSpec } from "./model.js";
 import { ERA_STEPS, recordEra, refreshTrainingPlots, truncateEras } from "./plot-command.js";
 import { progressSink } from "./progress.js";
 import {
@@ -20,14 +22,17 @@ import {
   truncateMetrics,
   writeConfig,
 } from "./run-dir.js";
+import { nodeSpawn, resolveThreads } from "./threads.js";
 
 export interface TrainOptions {
   out: string;
-  /** Merged configuration for a new run; ignored (except `steps`) when resuming. */
+  /** Merged configuration for a new run; ignored when resuming (see `steps`, `threads`). */
   config?: RunConfig;
   resume: boolean;
   /** On resume: a new total step count. */
   steps?: number;
+  /** On resume: a new thread count (otherwise the recorded one). */
+  threads?: number | "auto";
   quiet: boolean;
   /** Refresh the training figures in <out>/plots every this many steps (0 or undefined: never). */
   plotEvery?: number;
@@ -44,9 +49,18 @@ export interface TrainSummary {
   rejected: number;
   checkpoint: string;
   interrupted: boolean;
+  /** Threads the steps ran on. */
+  threads: number;
 }
 
-export function runTraining(opts: TrainOptions): TrainSummary {
+/**
+ * Train (or resume) the run in `opts.out`. The loop yields to the event loop every
+ * {@link YIELD_MS} ms so that SIGINT/SIGTERM are seen: the step under way finishes, the
+ * checkpoint, train_state and metrics are written as at a normal end, and the summary says
+ * `interrupted` (the command then exits 130). A second signal kills the process at once
+ * (its files are written atomically, so it leaves the last complete checkpoint).
+ */
+export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
   for (const [flag, v] of [
     ["--plot-every", opts.plotEvery],
     ["--era-every", opts.eraEvery],
@@ -57,8 +71,14 @@ export function runTraining(opts: TrainOptions): TrainSummary {
   let config: RunConfig;
   if (opts.resume) {
     config = readConfig(opts.out);
-    if (opts.steps !== undefined) {
-      config = validateConfig({ ...config, steps: opts.steps }, "--steps");
+    const changed: Partial<RunConfig> = {};
+    if (opts.steps !== undefined) changed.steps = opts.steps;
+    if (opts.threads !== undefined) changed.threads = resolveThreads(opts.threads, config.batch);
+    if (Object.keys(changed).length > 0) {
+      const source = Object.keys(changed)
+        .map((k) => `--${k}`)
+        .join(", ");
+      config = validateConfig({ ...config, ...changed }, source);
       writeConfig(opts.out, config);
     }
   } else {
@@ -71,13 +91,55 @@ export function runTraining(opts: TrainOptions): TrainSummary {
     config = opts.config;
   }
   const { theory, flow } = buildModel(config);
-  const trainer = createTrainer({
-    flow,
-    theory,
-    optimizer: adam({ lr: config.lr, beta1: config.beta1, beta2: config.beta2, clipNorm: config.clipNorm }),
-    batch: config.batch,
-    dtype: config.dtype,
+  const optimizer = adam({
+    lr: config.lr,
+    beta1: config.beta1,
+    beta2: config.beta2,
+    clipNorm: config.clipNorm,
   });
+  // One thread: the plain trainer. More: the same step with the batch split over worker
+  // threads (src/parallel/shard.ts), which must be closed however the run ends.
+  const trainer: Trainer =
+    config.threads > 1
+      ? createParallelTrainer({
+          spec: modelSpec(config),
+          optimizer,
+          batch: config.batch,
+          threads: config.threads,
+          spawn: nodeSpawn,
+        })
+      : {
+          ...createTrainer({ flow, theory, optimizer, batch: config.batch, dtype: config.dtype }),
+          close() {},
+        };
+  try {
+    return await trainLoop(opts, config, flow, trainer);
+  } finally {
+    trainer.close();
+  }
+}
+
+interface Trainer {
+  init(rng: Rng): TrainState;
+  step(state: TrainState): StepMetrics;
+  close(): void;
+}
+
+/**
+ * How long the training loop runs between two yields to the event loop (where signal
+ * handlers run). One yield costs microseconds, so this bounds the reaction time to Ctrl-C
+ * (plus one step) without slowing the steps measurably.
+ */
+const YIELD_MS = 100;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function trainLoop(
+  opts: TrainOptions,
+  config: RunConfig,
+  flow: Flow,
+  trainer: Trainer,
+): Promise<TrainSummary> {
   let state: TrainState;
   if (opts.resume) {
     const fresh = flow.initParams(new Rng(config.seed), config.dtype);
@@ -101,6 +163,8 @@ export function runTraining(opts: TrainOptions): TrainSummary {
   const startStep = state.step;
   const progress = progressSink({ total: config.steps, start: startStep, quiet: opts.quiet, label: "train" });
   let interrupted = false;
+  // `once`: the first signal asks for a clean stop; a second one finds no listener and so
+  // ends the process at once (Node's default).
   const onSignal = () => {
     interrupted = true;
   };
@@ -123,10 +187,12 @@ export function runTraining(opts: TrainOptions): TrainSummary {
   const recentEss: number[] = [];
   let lastLoss = Number.NaN;
   const t0 = performance.now();
+  let lastYield = t0;
   try {
     while (state.step < config.steps && !interrupted) {
       const m = trainer.step(state);
-      const seconds = (performance.now() - t0) / 1000;
+      const now = performance.now();
+      const seconds = (now - t0) / 1000;
       const { batchLogp: _p, batchLogq: _q, ...scalars } = m;
       appendFileSync(metricsPath, `${JSON.stringify({ ...scalars, seconds: Number(seconds.toFixed(3)) })}\n`);
       recordEra(opts.out, m, eraEvery);
@@ -136,6 +202,10 @@ export function runTraining(opts: TrainOptions): TrainSummary {
       lastLoss = m.loss;
       progress.update(state.step, m);
       if (state.step % config.checkpointEvery === 0) saveTraining(opts.out, state, config);
+      if (now - lastYield >= YIELD_MS) {
+        await yieldToEventLoop(); // lets a pending SIGINT/SIGTERM set `interrupted`
+        lastYield = performance.now();
+      }
     }
   } finally {
     progress.stop();
@@ -153,7 +223,24 @@ export function runTraining(opts: TrainOptions): TrainSummary {
     rejected: state.rejected,
     checkpoint: join(opts.out, RUN_FILES.checkpoint),
     interrupted,
+    threads: config.threads,
   };
+}
+
+/** `path` as a shell word (quoted only when it needs to be), for commands we suggest. */
+export function shellWord(path: string): string {
+  return /^[\w./:@%+,=-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * The one line an interrupted run prints (on stderr): where it stopped, what was saved, and
+ * the command that continues it.
+ */
+export function interruptedLine(s: TrainSummary, out: string): string {
+  return (
+    `latticeflow: interrupted at step ${s.steps}; checkpoint ${s.checkpoint} saved; ` +
+    `continue with: latticeflow train --resume --out ${shellWord(out)}`
+  );
 }
 
 /** Flags that map one-to-one onto RunConfig fields. */
@@ -171,6 +258,12 @@ const CONFIG_FLAGS: [string, keyof RunConfig, string, (v: string) => unknown][] 
   ["--clip-norm <x>", "clipNorm", "clip the global gradient norm to this", num("--clip-norm")],
   ["--seed <n>", "seed", "random seed", num("--seed")],
   ["--checkpoint-every <n>", "checkpointEvery", "steps between checkpoints", num("--checkpoint-every")],
+  [
+    "--threads <n>",
+    "threads",
+    "threads of each training step, or 'auto' (the cores); the numbers depend on it, so the default is 1",
+    threadsArg("--threads"),
+  ],
 ];
 
 function readConfigFile(path: string): unknown {
@@ -202,7 +295,12 @@ function mergedConfig(o: Record<string, unknown>): RunConfig | undefined {
     }
     base = { ...base, ...(file as Record<string, unknown>) };
   }
-  return validateConfig({ ...base, ...fromFlags }, "configuration");
+  const merged = { ...base, ...fromFlags };
+  // "auto" (flag or config file) is recorded as the count it meant on this machine.
+  if (merged.threads === "auto") {
+    merged.threads = resolveThreads("auto", typeof merged.batch === "number" ? merged.batch : undefined);
+  }
+  return validateConfig(merged, "configuration");
 }
 
 export function registerTrainCommand(program: Command): void {
@@ -229,14 +327,15 @@ export function registerTrainCommand(program: Command): void {
       ERA_STEPS,
     );
   for (const [flag, , help, parse] of CONFIG_FLAGS) train.option(flag, help, parse);
-  train.action((o: Record<string, unknown>) => {
+  train.action(async (o: Record<string, unknown>) => {
     const resume = o.resume === true;
     const config = resume ? undefined : (mergedConfig(o) ?? presetConfig("phi4-notebook"));
-    const s = runTraining({
+    const s = await runTraining({
       out: o.out as string,
       config,
       resume,
       steps: resume ? (o.steps as number | undefined) : undefined,
+      threads: resume ? (o.threads as number | "auto" | undefined) : undefined,
       quiet: o.quiet === true,
       plotEvery: o.plotEvery as number | undefined,
       eraEvery: o.eraEvery as number,
@@ -248,15 +347,21 @@ export function registerTrainCommand(program: Command): void {
       ms_per_step: s.ms_per_step,
       rejected: s.rejected,
       checkpoint: s.checkpoint,
+      threads: s.threads,
     };
+    // Interrupted: the JSON summary still (scripts read the last stdout line), but instead of
+    // the sentence one line on stderr saying where the run stopped and how to go on.
     if (o.json) printJson(summary);
-    else {
+    else if (!s.interrupted) {
       console.log(
-        `trained to step ${s.steps}${s.interrupted ? " (interrupted; resume with --resume)" : ""}: ` +
-          `loss ${fmt(s.loss)}, ESS (last 100) ${fmt(s.ess)}, ${fmt(s.ms_per_step, 1)} ms/step, ` +
+        `trained to step ${s.steps}: ` +
+          `loss ${fmt(s.loss)}, ESS (last 100) ${fmt(s.ess)}, ${fmt(s.ms_per_step, 1)} ms/step on ${s.threads} thread${s.threads > 1 ? "s" : ""}, ` +
           `${s.rejected} rejected steps; checkpoint ${s.checkpoint}`,
       );
     }
-    if (s.interrupted) process.exitCode = 130;
+    if (s.interrupted) {
+      process.stderr.write(`${interruptedLine(s, o.out as string)}\n`);
+      process.exitCode = 130;
+    }
   });
 }
