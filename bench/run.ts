@@ -14,7 +14,7 @@
  * ratio = latticeflow time / PyTorch time (for HMC: per trajectory), so < 1 means faster.
  * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e (default all), BENCH_DTYPES=float64,float32,
  * BENCH_REPEATS (default 20, scaled down for the big workloads), BENCH_THREADS (latticeflow
- * threads; default 1), BENCH_TORCH_THREADS (default: all cores), BENCH_MAX_SECONDS (for e).
+ * threads; default: all cores, as PyTorch's), BENCH_TORCH_THREADS (default: all cores), BENCH_MAX_SECONDS (for e).
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -27,7 +27,7 @@ const repo = join(here, "..", "..");
 const repeats = Number(process.env.BENCH_REPEATS ?? 20);
 const only = new Set((process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e").split(",").map((s) => s.trim()));
 const dtypes = (process.env.BENCH_DTYPES ?? "float64,float32").split(",").map((s) => s.trim());
-const ourThreads = Number(process.env.BENCH_THREADS ?? 1);
+const ourThreads = Number(process.env.BENCH_THREADS ?? cpus().length);
 const torchThreads = Number(process.env.BENCH_TORCH_THREADS ?? cpus().length);
 const maxSeconds = process.env.BENCH_MAX_SECONDS ?? "600";
 

@@ -151,9 +151,14 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def timed(fn, warmup, repeats):
-    for _ in range(warmup):
+def timed(fn, warmup, repeats, warmup_seconds=3.0):
+    # At least `warmup` calls and at least `warmup_seconds` (the same rule as
+    # bench/workload.ts): both sides are timed in their steady state.
+    t0 = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - t0 < warmup_seconds:
         fn()
+        done += 1
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

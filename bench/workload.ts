@@ -4,7 +4,7 @@
  * bench/torch_reference.py: progress on stderr, exactly one JSON line on stdout.
  *
  *   node dist/bench/workload.js --workload train|sample|hmc|ess [--L 8] [--hidden 8,8]
- *     [--layers 16] [--kernel 3] [--batch 64] [--dtype float64] [--repeats 20] [--warmup 3]
+ *     [--layers 16] [--kernel 3] [--batch 64] [--dtype float64] [--repeats 20] [--warmup 3] [--warmup-seconds 3]
  *     [--n 1024] [--leapfrog 10] [--eps 0.05] [--target-ess 0.25] [--max-seconds 600]
  *     [--threads 1] [--seed 0]
  */
@@ -36,6 +36,7 @@ const batch = Number(arg("batch", "64"));
 const dtype = arg("dtype", "float64") as DType;
 const repeats = Number(arg("repeats", "20"));
 const warmup = Number(arg("warmup", "3"));
+const warmupSeconds = Number(arg("warmup-seconds", "3"));
 const n = Number(arg("n", "1024"));
 const leapfrog = Number(arg("leapfrog", "10"));
 const eps = Number(arg("eps", "0.05"));
@@ -56,8 +57,14 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * At least `warmup` calls and at least `warmupSeconds` before timing (the same rule as
+ * bench/torch_reference.py): V8 tiers a worker's code up separately, and the first dozen
+ * threaded steps run at 2–6× the steady-state time.
+ */
 function timed(fn: () => void): { times: number[]; rssAfterWarmup: number } {
-  for (let i = 0; i < warmup; i++) fn();
+  const w0 = performance.now();
+  for (let i = 0; i < warmup || performance.now() - w0 < warmupSeconds * 1e3; i++) fn();
   const rssAfterWarmup = rssMb();
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
@@ -79,6 +86,7 @@ const out: Record<string, unknown> = {
   batch,
   repeats,
   warmup,
+  warmup_seconds: warmupSeconds,
   node: process.version,
   loadavg_start: loadavg(),
 };

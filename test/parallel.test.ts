@@ -75,6 +75,27 @@ describe.skipIf(!built)("multi-threaded training", () => {
       expect(Math.abs(runs[0]![i]! - single[i]!)).toBeLessThan(1e-9 * (1 + Math.abs(single[i]!)));
   });
 
+  it("more threads than samples: the empty shards are skipped", async () => {
+    const L = await load();
+    const single = L.createParallelTrainer({ spec, optimizer: L.adam({ lr: 1e-2 }), batch: 2, threads: 1 });
+    const three = L.createParallelTrainer({
+      spec,
+      optimizer: L.adam({ lr: 1e-2 }),
+      batch: 2,
+      threads: 3,
+      spawn: L.nodeSpawn,
+    });
+    try {
+      const a = curve(single, L.Rng);
+      const b = curve(three, L.Rng);
+      expect(b[0]).toBe(a[0]);
+      for (let i = 0; i < steps; i++)
+        expect(Math.abs(b[i]! - a[i]!)).toBeLessThan(1e-9 * (1 + Math.abs(a[i]!)));
+    } finally {
+      three.close();
+    }
+  });
+
   it("parallel sampling equals single-threaded sampling (float32 too)", async () => {
     const L = await load();
     for (const dtype of ["float64", "float32"] as const) {

@@ -40,6 +40,8 @@ describe("SIMD kernels", () => {
       [[6, 6], 2, 3],
       [[5, 5], 2, 2],
       [[64, 48], 2, 3], // planes past 8 KiB: the batch-outer weight gradient
+      [[32, 32], 2, 2], // rows as straight-line code, loop over rows
+      [[4, 72], 2, 2], // rows too long to unroll: the loop over vectors
     ] as [number[], number, number][]) {
       it(`periodicConv ${dtype} [${lattice}] ${cin}→${cout}: SIMD = TypeScript`, () => {
         const x = rand([3, cin, ...lattice], dtype, 1);

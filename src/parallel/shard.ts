@@ -263,8 +263,11 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     zb.data.set(z.data);
     gen = (gen % 0x3fffffff) + 1;
     const parts: { start: number; count: number; out: FloatArray }[] = [];
+    const posted: number[] = [];
     for (let w = 1; w < threads; w++) {
       const { start, count } = sh[w]!;
+      if (count === 0) continue; // more threads than samples: nothing to do
+      posted.push(w);
       const out = outBuffer(type, w, outLength(count));
       parts.push({ start, count, out: out.data });
       Atomics.store(ctrl, w, 0);
@@ -283,7 +286,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     }
     const z0 = new Tensor(z.data.slice(0, sh[0]!.count * v), [sh[0]!.count, ...z.shape.slice(1)]);
     const localResult = runLocal(z0);
-    for (let w = 1; w < threads; w++) {
+    for (const w of posted) {
       for (;;) {
         const s = Atomics.load(ctrl, w);
         if (s === gen) break;

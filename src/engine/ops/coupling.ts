@@ -23,7 +23,7 @@
 import { record, willRecord } from "../autodiff.js";
 import { acquire, acquireZeroed, release } from "../pool.js";
 import { allocate, type FloatArray, sizeOf, Tensor } from "../tensor.js";
-import { arena, simdApplies } from "../wasm/simd-conv.js";
+import { arena, simdApplies, simdCouple, simdPreluPad } from "../wasm/simd-conv.js";
 import {
   adjointWeights,
   correlate,
@@ -73,6 +73,7 @@ function checkNet(x: Tensor, net: CouplingNet): void {
 function padPrelu(z: FloatArray, c: number, nb: number, alpha: FloatArray, g: PadGeometry, out: FloatArray) {
   const { volume, paddedVolume, source } = g;
   const shared = alpha.length === 1;
+  if (is2d3x3(g) && simdPreluPad(z, out, alpha, nb * c, c, simdGeometryOf(g))) return;
   if (is2d3x3(g)) {
     // Activate each lattice row once into the interior of its padded row, then copy the
     // wrapped rows and columns (no per-element index table).
@@ -107,6 +108,11 @@ function padPrelu(z: FloatArray, c: number, nb: number, alpha: FloatArray, g: Pa
       out[po + p] = v * (neg * a + (1 - neg));
     }
   }
+}
+
+/** The SIMD kernels' view of a 2-D padded geometry. */
+function simdGeometryOf(g: PadGeometry) {
+  return { n: g.rowLength, rows: g.volume / g.rowLength, pw: g.paddedRow, pv: g.paddedVolume, v: g.volume };
 }
 
 function is2d3x3(g: PadGeometry): boolean {
@@ -172,7 +178,24 @@ export function frozenSites(lattice: readonly number[], maskParity: 0 | 1): Uint
   return m;
 }
 
-/** tanh of (s, t) at active sites (in place in h) and the packed output [B, V+1]. */
+const activeCache = new Map<Uint8Array, Float32Array>();
+
+/** 1 at active sites, 0 at frozen ones, as float32 (the SIMD coupling kernel's mask). */
+function activeMask(frozen: Uint8Array): Float32Array {
+  let m = activeCache.get(frozen);
+  if (!m) {
+    m = new Float32Array(frozen.length);
+    for (let s = 0; s < frozen.length; s++) m[s] = frozen[s] ? 0 : 1;
+    activeCache.set(frozen, m);
+  }
+  return m;
+}
+
+/**
+ * tanh of (s, t) at active sites (in place in h) and the packed output [B, V+1]. float32
+ * with SIMD: the WebAssembly kernel of simd-couple.ts (float32 tanh/exp, equal to this loop
+ * within float32 rounding).
+ */
 function couple(
   xd: FloatArray,
   h: FloatArray,
@@ -181,7 +204,16 @@ function couple(
   v: number,
   inverse: boolean,
   out: FloatArray,
+  g: PadGeometry,
 ): void {
+  if (
+    xd instanceof Float32Array &&
+    h instanceof Float32Array &&
+    out instanceof Float32Array &&
+    is2d3x3(g) &&
+    simdCouple(xd, h, activeMask(frozen), nb, inverse, out, simdGeometryOf(g))
+  )
+    return;
   for (let b = 0; b < nb; b++) {
     const hs = b * 2 * v;
     const ht = hs + v;
@@ -208,6 +240,21 @@ function couple(
 /** m⊙x, periodically padded: the first conv's input. */
 function padFrozen(xd: FloatArray, frozen: Uint8Array, nb: number, g: PadGeometry, P0: FloatArray): void {
   const { volume: v, paddedVolume: pv, source } = g;
+  if (is2d3x3(g)) {
+    const { rowLength: n, paddedRow: pw } = g;
+    const rows = v / n;
+    for (let b = 0; b < nb; b++) {
+      const so = b * v;
+      const po = b * pv;
+      for (let r = 0; r < rows; r++) {
+        const pr = po + (r + 1) * pw + 1;
+        const sr = r * n;
+        for (let j = 0; j < n; j++) P0[pr + j] = frozen[sr + j] ? xd[so + sr + j]! : 0;
+      }
+      wrap2d(P0, po, rows, n, pw);
+    }
+    return;
+  }
   for (let b = 0; b < nb; b++) {
     const so = b * v;
     const po = b * pv;
@@ -246,6 +293,8 @@ function couplingResident(
   arrays.push(nb * 2 * v);
   for (let l = 0; l < n; l++) arrays.push(net.weights[l]!.size);
   for (let l = 0; l < n - 1; l++) arrays.push(net.alphas[l]!.size);
+  arrays.push(nb * v, v, nb * (v + 1)); // x, the active-site mask, the packed output
+  for (let l = 0; l < n; l++) arrays.push(net.biases[l]!.size);
   const ar = arena(dtype, arrays, { n: g.rowLength, rows: v / g.rowLength, pw: g.paddedRow, pv, v });
   if (!ar) return null;
   const iP = (l: number) => l;
@@ -253,16 +302,19 @@ function couplingResident(
   const iH = 2 * n - 1;
   const iW = (l: number) => 2 * n + l;
   const iA = (l: number) => 3 * n + l;
+  const iB = (l: number) => 4 * n + 2 + l;
   const frozen = frozenSites(lattice, maskParity);
   padFrozen(x.data, frozen, nb, g, ar.view(iP(0)));
   for (let l = 0; l < n; l++) ar.view(iW(l)).set(net.weights[l]!.data);
   for (let l = 0; l < n - 1; l++) ar.view(iA(l)).set(net.alphas[l]!.data);
+  for (let l = 0; l < n; l++) ar.view(iB(l)).set(net.biases[l]!.data);
   const off = ar.offsets;
   for (let l = 0; l < n; l++) {
     const c = sizes[l + 1]!;
     const last = l === n - 1;
     const zi = last ? iH : iZ(l);
-    fillBias(ar.view(zi), net.biases[l]!.data, nb, c, v);
+    // (element loops over views of WebAssembly memory are slow in V8: a kernel fills)
+    ar.kernels.fillBias(off[iB(l)]!, off[zi]!, nb * c, c, 0, 0);
     ar.kernels.correlate(off[iP(l)]!, off[iW(l)]!, off[zi]!, nb, sizes[l]!, c);
     if (!last) {
       const shared = net.alphas[l]!.size === 1;
@@ -270,7 +322,16 @@ function couplingResident(
     }
   }
   const out = allocate(dtype, nb * (v + 1));
-  couple(x.data, ar.view(iH), frozen, nb, v, inverse, out);
+  const k = ar.kernels.coupleF32;
+  if (k && x.data instanceof Float32Array) {
+    const iX = 4 * n - 1; // after P, z, h, w, alpha
+    ar.view(iX).set(x.data);
+    ar.view(iX + 1).set(activeMask(frozen));
+    k(off[iX]!, off[iH]!, off[iX + 1]!, off[iX + 2]!, nb, inverse ? 1 : 0);
+    out.set(ar.view(iX + 2));
+    return out;
+  }
+  couple(x.data, ar.view(iH), frozen, nb, v, inverse, out, g);
   return out;
 }
 
@@ -316,7 +377,7 @@ function couplingPacked(x: Tensor, net: CouplingNet, maskParity: 0 | 1, inverse:
   else correlateSites(P[n - 1]!, net.weights[n - 1]!.data, h, nb, sizes[n - 1]!, 2, g, qa);
 
   const out = allocate(dtype, nb * (v + 1));
-  couple(xd, h, frozen, nb, v, inverse, out);
+  couple(xd, h, frozen, nb, v, inverse, out, g);
 
   const inputs: Tensor[] = [x];
   for (let l = 0; l < n; l++) {
@@ -460,8 +521,10 @@ export function couplingLayer(
       const pk =
         couplingResident(xc, net, maskParity, inverse) ?? couplingPacked(xc, net, maskParity, inverse).data;
       for (let b = 0; b < m; b++) {
-        y.set(pk.subarray(b * (v + 1), b * (v + 1) + v), (b0 + b) * v);
-        logDet[b0 + b] = pk[b * (v + 1) + v]!;
+        const src = b * (v + 1);
+        const dst = (b0 + b) * v;
+        for (let s = 0; s < v; s++) y[dst + s] = pk[src + s]!;
+        logDet[b0 + b] = pk[src + v]!;
       }
     }
     return { y: new Tensor(y, x.shape), logDet: new Tensor(logDet, [nb]) };

@@ -13,94 +13,8 @@
  * float32 (the TypeScript ones in float64, rounding on store): equal within float32 rounding.
  */
 import type { FloatArray } from "../tensor.js";
-
-// ---------------------------------------------------------------- a minimal assembler
-const I32 = 0x7f;
-const V128 = 0x7b;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function str(s: string): number[] {
-  const b = Array.from(new TextEncoder().encode(s));
-  return [...uleb(b.length), ...b];
-}
-
-/** Function body builder: locals are numbered after the parameters. */
-class Code {
-  readonly ops: number[] = [];
-  private readonly locals: number[] = [];
-  constructor(private readonly nParams: number) {}
-  local(type: number): number {
-    this.locals.push(type);
-    return this.nParams + this.locals.length - 1;
-  }
-  get(i: number) {
-    this.ops.push(0x20, ...uleb(i));
-    return this;
-  }
-  set(i: number) {
-    this.ops.push(0x21, ...uleb(i));
-    return this;
-  }
-  i32(c: number) {
-    this.ops.push(0x41, ...sleb(c));
-    return this;
-  }
-  op(...bytes: number[]) {
-    this.ops.push(...bytes);
-    return this;
-  }
-  simd(opcode: number, ...imm: number[]) {
-    this.ops.push(0xfd, ...uleb(opcode), ...imm);
-    return this;
-  }
-  /** for (v = 0; v < limit(); v += step) body() — limit pushes an i32. */
-  loop(v: number, limit: () => void, step: number, body: () => void) {
-    this.i32(0).set(v);
-    this.op(0x02, 0x40, 0x03, 0x40); // block, loop
-    this.get(v);
-    limit();
-    this.op(0x4e, 0x0d, 1); // i32.ge_s, br_if 1
-    body();
-    this.get(v).i32(step).op(0x6a).set(v); // v += step
-    this.op(0x0c, 0, 0x0b, 0x0b); // br 0, end, end
-  }
-  body(): number[] {
-    const groups = this.locals.map((t) => [1, t]);
-    const b = [...vec(groups), ...this.ops, 0x0b];
-    return [...uleb(b.length), ...b];
-  }
-}
+import { Code, I32, section, str, uleb, V128, vec } from "./assembler.js";
+import { coupleF32Fn } from "./simd-couple.js";
 
 // ---------------------------------------------------------------- the kernels
 interface Geometry {
@@ -172,6 +86,8 @@ function correlateFn(g: Geometry, f: Flavour): number[] {
   const t = c.local(V128);
   const taps = tapOffsets(g, f.eb);
   const mem = (off: number) => [f.align, ...uleb(off)];
+  const unrolled = (g.rows * g.n) / f.vl <= 64;
+  const rowUnrolled = g.n / f.vl <= 16;
   c.loop(
     b,
     () => c.get(NB),
@@ -220,6 +136,27 @@ function correlateFn(g: Geometry, f: Flavour): number[] {
                   .op(f.scalarLoad, ...mem(k * f.eb))
                   .simd(f.splat)
                   .set(ws[k]!);
+              // One lattice row as straight-line code: y[yBase + yOff + j] += Σ_k w_k P[pBase + pOff + j + tap k].
+              const row = (pBase: number, yBase: number, pOff: number, yOff: number) => {
+                for (let jj = 0; jj < g.n * f.eb; jj += f.vl * f.eb) {
+                  c.get(yBase);
+                  c.get(yBase).simd(0x00, ...mem(yOff + jj));
+                  for (let k = 0; k < 9; k++) {
+                    c.get(ws[k]!)
+                      .get(pBase)
+                      .simd(0x00, ...mem(pOff + jj + taps[k]!))
+                      .simd(f.mul);
+                    if (k > 0) c.simd(f.add);
+                  }
+                  c.simd(f.add).simd(0x0b, ...mem(yOff + jj));
+                }
+              };
+              if (unrolled) {
+                // Small planes: straight-line code, every offset an immediate (no loop
+                // control; L = 8 float32 is 16 vectors a plane).
+                for (let rr = 0; rr < g.rows; rr++) row(po, yo, rr * g.pw * f.eb, rr * g.n * f.eb);
+                return;
+              }
               c.loop(
                 r,
                 () => c.i32(g.rows),
@@ -235,6 +172,10 @@ function correlateFn(g: Geometry, f: Flavour): number[] {
                     .i32(g.n * f.eb)
                     .op(0x6c, 0x6a)
                     .set(yr);
+                  if (rowUnrolled) {
+                    row(r0, yr, 0, 0);
+                    return;
+                  }
                   c.loop(
                     j,
                     () => c.i32(g.n * f.eb),
@@ -295,6 +236,8 @@ function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
   const taps = tapOffsets(g, f.eb);
   const mem = (off: number) => [f.align, ...uleb(off)];
   const batchOuter = g.v * f.eb > 8192;
+  const unrolled = (g.rows * g.n) / f.vl <= 64;
+  const rowUnrolled = g.n / f.vl <= 16;
   /** acc_k += Σ_sites gy[b,o] · P[b,i][· + tap k] for the current b, o, i and taps ks. */
   const planes = (ks: number[]) => () => {
     c.get(G)
@@ -315,6 +258,27 @@ function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
       .i32(g.pv * f.eb)
       .op(0x6c, 0x6a)
       .set(po);
+    // One lattice row as straight-line code: acc_k += gy[gBase + gOff + j] · P[pBase + pOff + j + tap k].
+    const row = (pBase: number, gBase: number, pOff: number, gOff: number) => {
+      for (let jj = 0; jj < g.n * f.eb; jj += f.vl * f.eb) {
+        c.get(gBase)
+          .simd(0x00, ...mem(gOff + jj))
+          .set(gv);
+        for (const k of ks) {
+          c.get(acc[k]!)
+            .get(gv)
+            .get(pBase)
+            .simd(0x00, ...mem(pOff + jj + taps[k]!))
+            .simd(f.mul)
+            .simd(f.add)
+            .set(acc[k]!);
+        }
+      }
+    };
+    if (unrolled) {
+      for (let rr = 0; rr < g.rows; rr++) row(po, go, rr * g.pw * f.eb, rr * g.n * f.eb);
+      return;
+    }
     c.loop(
       r,
       () => c.i32(g.rows),
@@ -330,6 +294,10 @@ function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
           .i32(g.n * f.eb)
           .op(0x6c, 0x6a)
           .set(gr);
+        if (rowUnrolled) {
+          row(r0, gr, 0, 0);
+          return;
+        }
         c.loop(
           j,
           () => c.i32(g.n * f.eb),
@@ -462,6 +430,7 @@ function preluPadFn(g: Geometry, f: Flavour): number[] {
   const mem = (off: number) => [f.align, ...uleb(off)];
   const lt = f.eb === 8 ? 0x49 : 0x43; // f64x2.lt / f32x4.lt
   const rowBytes = g.pw * f.eb;
+  const unrolled = (g.rows * g.n) / f.vl <= 64;
   c.loop(
     q,
     () => c.get(PLANES),
@@ -477,6 +446,58 @@ function preluPadFn(g: Geometry, f: Flavour): number[] {
         .i32(g.pv * f.eb)
         .op(0x6c, 0x6a)
         .set(po);
+      if (unrolled) {
+        // Small planes: straight-line code with immediate offsets, halo rows copied by
+        // 16/8/4-byte moves (memory.copy's call overhead dominated at L = 8).
+        c.get(Z)
+          .get(q)
+          .i32(g.v * f.eb)
+          .op(0x6c, 0x6a)
+          .set(zr);
+        for (let rr = 0; rr < g.rows; rr++) {
+          const prow = ((rr + 1) * g.pw + 1) * f.eb;
+          for (let jj = 0; jj < g.n * f.eb; jj += f.vl * f.eb) {
+            c.get(zr)
+              .simd(0x00, ...mem(rr * g.n * f.eb + jj))
+              .set(v);
+            c.get(po);
+            c.get(av).get(v).simd(f.mul).get(v);
+            c.get(v)
+              .simd(0x0c, ...new Array(16).fill(0))
+              .simd(lt);
+            c.simd(0x52).simd(0x0b, ...mem(prow + jj));
+          }
+          c.get(po)
+            .get(po)
+            .op(f.scalarLoad, ...mem(prow + (g.n - 1) * f.eb))
+            .op(f.scalarStore, ...mem(prow - f.eb));
+          c.get(po)
+            .get(po)
+            .op(f.scalarLoad, ...mem(prow))
+            .op(f.scalarStore, ...mem(prow + g.n * f.eb));
+        }
+        const copyRow = (from: number, to: number) => {
+          let o = 0;
+          for (; o + 16 <= rowBytes; o += 16)
+            c.get(po)
+              .get(po)
+              .simd(0x00, ...mem(from + o))
+              .simd(0x0b, ...mem(to + o));
+          for (; o + 8 <= rowBytes; o += 8)
+            c.get(po)
+              .get(po)
+              .op(0x29, 3, ...uleb(from + o)) // i64.load
+              .op(0x37, 3, ...uleb(to + o)); // i64.store
+          for (; o < rowBytes; o += 4)
+            c.get(po)
+              .get(po)
+              .op(0x28, 2, ...uleb(from + o)) // i32.load
+              .op(0x36, 2, ...uleb(to + o)); // i32.store
+        };
+        copyRow(g.rows * rowBytes, 0);
+        copyRow(rowBytes, (g.rows + 1) * rowBytes);
+        return;
+      }
       c.loop(
         r,
         () => c.i32(g.rows),
@@ -543,7 +564,52 @@ function preluPadFn(g: Geometry, f: Flavour): number[] {
   return c.body();
 }
 
+/** fillBias(B, Y, planes, c): Y[q] = bias B[q mod c] over whole planes (q < planes). */
+function fillBiasFn(g: Geometry, f: Flavour): number[] {
+  const c = new Code(6);
+  const [B, Y, PLANES, C] = [0, 1, 2, 3];
+  const q = c.local(I32);
+  const j = c.local(I32);
+  const yo = c.local(I32);
+  const bv = c.local(V128);
+  const mem = (off: number) => [f.align, ...uleb(off)];
+  const bytes = g.v * f.eb; // a multiple of 16 (rows are a multiple of the vector length)
+  c.loop(
+    q,
+    () => c.get(PLANES),
+    1,
+    () => {
+      c.get(B).get(q).get(C).op(0x6f).i32(f.eb).op(0x6c, 0x6a); // i32.rem_s, i32.mul, i32.add
+      c.op(f.scalarLoad, ...mem(0))
+        .simd(f.splat)
+        .set(bv);
+      c.get(Y).get(q).i32(bytes).op(0x6c, 0x6a).set(yo);
+      if (bytes <= 1024) {
+        for (let o = 0; o < bytes; o += 16)
+          c.get(yo)
+            .get(bv)
+            .simd(0x0b, ...mem(o));
+        return;
+      }
+      c.loop(
+        j,
+        () => c.i32(bytes),
+        16,
+        () => {
+          c.get(yo)
+            .get(j)
+            .op(0x6a)
+            .get(bv)
+            .simd(0x0b, ...mem(0));
+        },
+      );
+    },
+  );
+  return c.body();
+}
+
 function buildModule(g: Geometry, f: Flavour): Uint8Array {
+  const withCouple = f === F32 && g.v % 4 === 0;
   const type = [0x60, ...vec(new Array(6).fill([I32])), 0x00];
   const bytes = [
     0x00,
@@ -556,16 +622,25 @@ function buildModule(g: Geometry, f: Flavour): Uint8Array {
     0x00,
     ...section(1, vec([type])),
     ...section(2, vec([[...str("env"), ...str("mem"), 0x02, 0x00, 0x01]])), // memory, min 1 page
-    ...section(3, vec([[0], [0], [0]])),
+    ...section(3, vec(withCouple ? [[0], [0], [0], [0], [0]] : [[0], [0], [0], [0]])),
     ...section(
       7,
       vec([
         [...str("correlate"), 0x00, 0],
         [...str("weightGrad"), 0x00, 1],
         [...str("preluPad"), 0x00, 2],
+        [...str("fillBias"), 0x00, 3],
+        ...(withCouple ? [[...str("coupleF32"), 0x00, 4]] : []),
       ]),
     ),
-    ...section(10, [...uleb(3), ...correlateFn(g, f), ...weightGradFn(g, f), ...preluPadFn(g, f)]),
+    ...section(10, [
+      ...uleb(withCouple ? 5 : 4),
+      ...correlateFn(g, f),
+      ...weightGradFn(g, f),
+      ...preluPadFn(g, f),
+      ...fillBiasFn(g, f),
+      ...(withCouple ? coupleF32Fn(g.v) : []),
+    ]),
   ];
   return new Uint8Array(bytes);
 }
@@ -578,6 +653,9 @@ interface Kernels {
   correlate: Kernel;
   weightGrad: Kernel;
   preluPad: Kernel;
+  fillBias: Kernel;
+  /** float32 modules only: simd-couple.ts (x, h, activeMask, out, nb, inverse). */
+  coupleF32?: Kernel;
 }
 const modules = new Map<string, Kernels | null>();
 let enabled: boolean | null = null;
@@ -694,6 +772,59 @@ export function simdWeightGrad(
   viewOf(gw, ow!, gw.length).fill(0);
   k.weightGrad(op!, og!, ow!, nb, cin, cout);
   gw.set(viewOf(gw, ow!, gw.length));
+  return true;
+}
+
+/**
+ * Run the SIMD PReLU-and-pad (preluPad) on arrays outside WebAssembly memory if possible:
+ * out = padded prelu(z) over `planes` planes of c channels. Returns false when the caller
+ * must use its own loop. Exactly the TypeScript arithmetic (a select), so bit-identical.
+ */
+export function simdPreluPad(
+  z: FloatArray,
+  out: FloatArray,
+  alpha: FloatArray,
+  planes: number,
+  c: number,
+  g: SimdGeometry,
+): boolean {
+  const f = z instanceof Float32Array ? F32 : F64;
+  if (convBackend() !== "wasm" || g.n % f.vl !== 0) return false;
+  const k = kernels(g, f);
+  if (!k) return false;
+  const [oz, oP, oa] = place([z.length, out.length, alpha.length], f.eb);
+  viewOf(z, oz!, z.length).set(z);
+  viewOf(alpha, oa!, alpha.length).set(alpha);
+  k.preluPad(oz!, oP!, oa!, planes, c, alpha.length === 1 ? 0 : 1);
+  out.set(viewOf(out, oP!, out.length));
+  return true;
+}
+
+/**
+ * The float32 end of a coupling layer (simd-couple.ts) on arrays outside WebAssembly
+ * memory: h (pre-tanh s, t; overwritten with s, t), out = packed [nb, v + 1]. `active` is
+ * 1 at active sites, 0 at frozen ones. Returns false when the caller must use its own loop.
+ */
+export function simdCouple(
+  x: Float32Array,
+  h: Float32Array,
+  active: Float32Array,
+  nb: number,
+  inverse: boolean,
+  out: Float32Array,
+  g: SimdGeometry,
+): boolean {
+  if (convBackend() !== "wasm" || g.n % F32.vl !== 0) return false;
+  const k = kernels(g, F32);
+  if (!k?.coupleF32) return false;
+  const [ox, oh, om, oo] = place([x.length, h.length, active.length, out.length], F32.eb);
+  viewOf(x, ox!, x.length).set(x);
+  const hv = viewOf(h, oh!, h.length);
+  hv.set(h);
+  viewOf(active, om!, active.length).set(active);
+  k.coupleF32(ox!, oh!, om!, oo!, nb, inverse ? 1 : 0);
+  h.set(hv);
+  out.set(viewOf(out, oo!, out.length));
   return true;
 }
 
