@@ -38,8 +38,10 @@ export {
   hamiltonian,
   hmcChain,
   type Integrator,
-  integrate,
+  jitterHalfWidth,
+  leapfrog,
   OMELYAN_LAMBDA,
+  omelyan,
 } from "./mcmc/hmc.js";
 export {
   type IndependenceMetropolisOptions,

@@ -3,13 +3,21 @@
  * MH is compared against), written like `sample` writes its ensembles: float64 .npy
  * [N, ...sites] and a sidecar `<out>.json` {sampler: "hmc", theory, n, seed, acceptance,
  * stepSize, seconds, ...}. The step size is tuned during thermalisation only (src/mcmc/hmc.ts).
+ * `--integrator` is the one place where a name becomes an `Integrator` value (`INTEGRATORS`).
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { writeFileAtomic, writeNpyFile } from "../io/files.js";
-import { type HmcProgress, hmcChain, type Integrator } from "../mcmc/hmc.js";
+import {
+  type HmcProgress,
+  hmcChain,
+  type Integrator,
+  jitterHalfWidth,
+  leapfrog,
+  omelyan,
+} from "../mcmc/hmc.js";
 import { Rng } from "../rng/philox.js";
 import { Phi4Theory } from "../theories/phi4.js";
 import { fmt, num, printJson } from "./args.js";
@@ -29,6 +37,7 @@ export interface HmcCommandOptions {
   trajLength: number;
   targetAcceptance: number;
   integrator: string;
+  jitter: number;
   quiet: boolean;
 }
 
@@ -40,12 +49,19 @@ export interface HmcSummary {
   out: string;
 }
 
+/** `--integrator` names; the sidecar records the name as given. */
+const INTEGRATORS: Readonly<Record<string, Integrator>> = { leapfrog, omelyan };
+
 function checkInt(flag: string, x: number, min: number): void {
   if (!Number.isInteger(x) || x < min) throw new UsageError(`${flag} must be an integer ≥ ${min}, got ${x}`);
 }
 
 /** Validate everything before any work or any file is written. */
-function validate(o: HmcCommandOptions): { theory: Phi4Theory; latticeShape: number[] } {
+function validate(o: HmcCommandOptions): {
+  theory: Phi4Theory;
+  latticeShape: number[];
+  integrator: Integrator;
+} {
   if (o.theory !== "phi4") throw new UsageError(`unknown theory '${o.theory}': only 'phi4' is implemented`);
   checkInt("--L", o.L, 1);
   checkInt("--dim", o.dim, 1);
@@ -58,8 +74,18 @@ function validate(o: HmcCommandOptions): { theory: Phi4Theory; latticeShape: num
   if (!(o.targetAcceptance > 0 && o.targetAcceptance < 1)) {
     throw new UsageError(`--target-acceptance must lie strictly between 0 and 1, got ${o.targetAcceptance}`);
   }
-  if (o.integrator !== "leapfrog" && o.integrator !== "omelyan") {
+  const integrator = Object.hasOwn(INTEGRATORS, o.integrator) ? INTEGRATORS[o.integrator] : undefined;
+  if (integrator === undefined) {
     throw new UsageError(`--integrator must be 'leapfrog' or 'omelyan', got '${o.integrator}'`);
+  }
+  if (!(o.jitter >= 0 && o.jitter < 1)) {
+    throw new UsageError(`--jitter must lie in [0, 1) (0 = fixed trajectory length), got ${o.jitter}`);
+  }
+  if (o.jitter > 0 && jitterHalfWidth(o.jitter, o.leapfrog) === 0) {
+    throw new UsageError(
+      `--jitter ${o.jitter} × --leapfrog ${o.leapfrog} < 1 step never changes a trajectory: ` +
+        `use --jitter ≥ ${(1 / o.leapfrog).toPrecision(3)} or more --leapfrog steps`,
+    );
   }
   if (o.lam < 0)
     throw new UsageError(`--lam must be ≥ 0 (e^{-S} is not normalisable otherwise), got ${o.lam}`);
@@ -70,7 +96,7 @@ function validate(o: HmcCommandOptions): { theory: Phi4Theory; latticeShape: num
   }
   if (!o.out.endsWith(".npy")) throw new UsageError(`--out must name a .npy file, got '${o.out}'`);
   const latticeShape = new Array<number>(o.dim).fill(o.L);
-  return { theory: new Phi4Theory({ latticeShape, m2: o.m2, lam: o.lam }), latticeShape };
+  return { theory: new Phi4Theory({ latticeShape, m2: o.m2, lam: o.lam }), latticeShape, integrator };
 }
 
 /** A live bar on a terminal, a plain line every 4 % otherwise, nothing with --quiet. */
@@ -126,7 +152,7 @@ function hmcProgress(
 }
 
 export function runHmc(o: HmcCommandOptions): HmcSummary {
-  const { theory, latticeShape } = validate(o);
+  const { theory, latticeShape, integrator } = validate(o);
   const progress = hmcProgress(o.quiet, o.therm, o.n);
   const r = hmcChain(
     theory,
@@ -136,7 +162,8 @@ export function runHmc(o: HmcCommandOptions): HmcSummary {
       nLeapfrog: o.leapfrog,
       trajectoryLength: o.trajLength,
       targetAcceptance: o.targetAcceptance,
-      integrator: o.integrator as Integrator,
+      integrator,
+      jitter: o.jitter,
       onProgress: (p) => progress.update(p),
     },
     new Rng(o.seed),
@@ -159,6 +186,7 @@ export function runHmc(o: HmcCommandOptions): HmcSummary {
     trajLength: o.trajLength,
     targetAcceptance: o.targetAcceptance,
     integrator: o.integrator,
+    jitter: o.jitter,
     /** ⟨e^{−ΔH}⟩ over production (= 1 for a correct integrator and an equilibrated chain). */
     meanExpMinusDeltaH: expSum / o.n,
   };
@@ -198,6 +226,12 @@ export function registerHmcCommand(program: Command): void {
       0.8,
     )
     .option("--integrator <name>", "leapfrog or omelyan", "leapfrog")
+    .option(
+      "--jitter <x>",
+      "draw each trajectory's step count uniformly within ±x·leapfrog (0 <= x < 1; 0 = fixed length)",
+      num("--jitter"),
+      0,
+    )
     .option("--json", "print one JSON summary as the last line", false)
     .option("--quiet", "no progress output", false)
     .action((o: Record<string, unknown>) => {
@@ -215,6 +249,7 @@ export function registerHmcCommand(program: Command): void {
         trajLength: o.trajLength as number,
         targetAcceptance: o.targetAcceptance as number,
         integrator: o.integrator as string,
+        jitter: o.jitter as number,
         quiet: o.quiet === true,
       });
       if (o.json) printJson(s);

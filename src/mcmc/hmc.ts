@@ -6,9 +6,10 @@
  * A reversible, volume-preserving integrator proposes (φ', −π'), accepted with probability
  * min(1, e^{−ΔH}), which leaves e^{−S} exactly invariant whatever the step size.
  *
- * Integrators (ε = step size, n steps):
- * - leapfrog:  π += ε/2·F; φ += ε·π; π += ε/2·F  (n + 1 force evaluations, halves merged);
- * - omelyan (2MN, Omelyan, Mryglod, Folk, Comput. Phys. Commun. 151 (2003) 272):
+ * Integrators (ε = step size, n steps) are values of type `Integrator`:
+ * - `leapfrog`:  π += ε/2·F; φ += ε·π; π += ε/2·F  (n + 1 force evaluations, halves merged);
+ * - `omelyan` (2MN, the second-order minimum-norm scheme of Omelyan, Mryglod, Folk,
+ *   Comput. Phys. Commun. 151 (2003) 272; for HMC see Takaishi & de Forcrand, hep-lat/0505020):
  *   π += λε·F; φ += ε/2·π; π += (1 − 2λ)ε·F; φ += ε/2·π; π += λε·F with λ ≈ 0.1932
  *   (2n + 1 force evaluations; a smaller error constant, typically ~1.6× larger ε at equal
  *   acceptance, e.g. 0.20 vs 0.125 for the notebook couplings on 8×8 at 80%).
@@ -17,11 +18,29 @@
  * Step size: during thermalisation only, a Robbins–Monro rule in log ε drives the mean of
  * min(1, e^{−ΔH}) to `targetAcceptance`; then ε is frozen so that production is an exact,
  * time-homogeneous Markov chain (adapting during production would break detailed balance).
+ *
+ * Trajectory length: with a fixed length τ a mode of frequency ω with ω·τ ≈ kπ returns to ±itself
+ * and never decorrelates (Mackenzie, Phys. Lett. B226 (1989) 369). `jitter` j draws each
+ * trajectory's step count uniformly from nLeapfrog − K … nLeapfrog + K, K = ⌊j·nLeapfrog⌋, at
+ * fixed ε, from the chain's own random stream. Each fixed count is a valid HMC update and the
+ * count does not depend on the state, so the mixture leaves e^{−S} invariant too.
  */
 import type { Theory } from "../theories/theory.js";
 import type { RandomSource } from "./random.js";
 
-export type Integrator = "leapfrog" | "omelyan";
+/**
+ * A reversible, volume-preserving integrator: advance (φ, π) in place by `nSteps` ≥ 0 steps of
+ * size `eps`, so that integrating again after π → −π returns to the start (up to rounding).
+ * `force` is scratch of length V (allocated if omitted).
+ */
+export type Integrator = (
+  theory: Theory,
+  phi: Float64Array,
+  pi: Float64Array,
+  eps: number,
+  nSteps: number,
+  force?: Float64Array,
+) => void;
 
 /** Omelyan 2MN parameter minimising the leading error norm. */
 export const OMELYAN_LAMBDA = 0.1931833275037836;
@@ -47,7 +66,16 @@ export interface HmcOptions {
   trajectoryLength: number;
   /** Target mean acceptance probability for adaptation; omit to keep ε fixed. */
   targetAcceptance?: number;
+  /** Default `leapfrog`. */
   integrator?: Integrator;
+  /**
+   * Step-count jitter j ∈ [0, 1), default 0 (every trajectory takes nLeapfrog steps). Otherwise
+   * each trajectory, thermalisation included, takes nLeapfrog + k steps of the current ε, k drawn
+   * uniformly from −K … K, K = ⌊j·nLeapfrog⌋ ≥ 1 (`jitterHalfWidth`), using one `rng.uniform()`
+   * before its momenta: the length is uniform over the whole-step lengths in
+   * [(1 − j)τ, (1 + j)τ], τ = nLeapfrog·ε, with mean τ. With j = 0 no extra number is drawn.
+   */
+  jitter?: number;
   /** Starting configuration (length V); default φ = 0. Not modified. */
   initial?: Float64Array;
   onProgress?: (p: HmcProgress) => void;
@@ -92,29 +120,21 @@ function drift(phi: Float64Array, pi: Float64Array, h: number): void {
   for (let i = 0; i < phi.length; i++) phi[i]! += h * pi[i]!;
 }
 
-/**
- * Integrate Hamilton's equations in place for `nSteps` steps of size `eps`. Reversible:
- * integrating again after π → −π returns to the start (up to rounding).
- */
-export function integrate(
-  theory: Theory,
-  phi: Float64Array,
-  pi: Float64Array,
-  eps: number,
-  nSteps: number,
-  integrator: Integrator = "leapfrog",
-  work?: HmcWork,
-): void {
-  const f = (work ?? makeWork(theory)).force;
+/** Leapfrog (velocity Verlet), with the half kicks of consecutive steps merged. */
+export const leapfrog: Integrator = (theory, phi, pi, eps, nSteps, force) => {
   if (nSteps <= 0) return;
-  if (integrator === "leapfrog") {
-    kick(theory, phi, pi, eps / 2, f);
-    for (let s = 0; s < nSteps; s++) {
-      drift(phi, pi, eps);
-      kick(theory, phi, pi, s === nSteps - 1 ? eps / 2 : eps, f);
-    }
-    return;
+  const f = force ?? new Float64Array(theory.size);
+  kick(theory, phi, pi, eps / 2, f);
+  for (let s = 0; s < nSteps; s++) {
+    drift(phi, pi, eps);
+    kick(theory, phi, pi, s === nSteps - 1 ? eps / 2 : eps, f);
   }
+};
+
+/** Omelyan 2MN with λ = `OMELYAN_LAMBDA`, the closing and opening λε kicks of steps merged. */
+export const omelyan: Integrator = (theory, phi, pi, eps, nSteps, force) => {
+  if (nSteps <= 0) return;
+  const f = force ?? new Float64Array(theory.size);
   const l = OMELYAN_LAMBDA;
   kick(theory, phi, pi, l * eps, f);
   for (let s = 0; s < nSteps; s++) {
@@ -124,6 +144,16 @@ export function integrate(
     // The closing λε kick of this step merges with the opening one of the next.
     kick(theory, phi, pi, s === nSteps - 1 ? l * eps : 2 * l * eps, f);
   }
+};
+
+/**
+ * Half-width K of the step-count jitter: trajectories take nLeapfrog − K … nLeapfrog + K steps,
+ * K = ⌊jitter·nLeapfrog⌋ (the product rounded to 12 significant digits first, so that e.g.
+ * 0.29·100 counts as 29). Throws unless 0 ≤ jitter < 1.
+ */
+export function jitterHalfWidth(jitter: number, nLeapfrog: number): number {
+  if (!(jitter >= 0 && jitter < 1)) throw new RangeError(`jitter must lie in [0, 1), got ${jitter}`);
+  return Math.floor(Number((jitter * nLeapfrog).toPrecision(12)));
 }
 
 /**
@@ -161,7 +191,7 @@ class StepSizeAdapter {
 /** Run an HMC chain: `nTherm` discarded (adapting) trajectories, then `n` stored ones. */
 export function hmcChain(theory: Theory, opts: HmcOptions, rng: RandomSource): HmcResult {
   const { nTherm, n, nLeapfrog, trajectoryLength, targetAcceptance, initial, onProgress } = opts;
-  const integrator = opts.integrator ?? "leapfrog";
+  const integrator = opts.integrator ?? leapfrog;
   checkInt("nTherm", nTherm, 0);
   checkInt("n", n, 0);
   checkInt("nLeapfrog", nLeapfrog, 1);
@@ -171,8 +201,17 @@ export function hmcChain(theory: Theory, opts: HmcOptions, rng: RandomSource): H
   if (targetAcceptance !== undefined && !(targetAcceptance > 0 && targetAcceptance < 1)) {
     throw new RangeError(`targetAcceptance must lie in (0, 1), got ${targetAcceptance}`);
   }
-  if (integrator !== "leapfrog" && integrator !== "omelyan") {
-    throw new RangeError(`unknown integrator ${String(integrator)}`);
+  if (typeof integrator !== "function") {
+    throw new TypeError(
+      `integrator must be an Integrator such as leapfrog or omelyan, got ${String(integrator)}`,
+    );
+  }
+  const jitter = opts.jitter ?? 0;
+  const halfWidth = jitterHalfWidth(jitter, nLeapfrog);
+  if (jitter > 0 && halfWidth === 0) {
+    throw new RangeError(
+      `jitter ${jitter} with nLeapfrog ${nLeapfrog} would never change the step count (needs jitter·nLeapfrog ≥ 1)`,
+    );
   }
   const v = theory.size;
   if (initial !== undefined && initial.length !== v) {
@@ -191,11 +230,16 @@ export function hmcChain(theory: Theory, opts: HmcOptions, rng: RandomSource): H
 
   /** One trajectory from `phi`; updates phi/sOld on acceptance. Returns [ΔH, accepted]. */
   const trajectory = (): [number, boolean] => {
+    let nSteps = nLeapfrog;
+    if (halfWidth > 0) {
+      const k = Math.min(2 * halfWidth, Math.floor(rng.uniform() * (2 * halfWidth + 1)));
+      nSteps += k - halfWidth;
+    }
     rng.normal(pi);
     let k0 = 0;
     for (let i = 0; i < v; i++) k0 += pi[i]! * pi[i]!;
     phiNew.set(phi);
-    integrate(theory, phiNew, pi, eps, nLeapfrog, integrator, work);
+    integrator(theory, phiNew, pi, eps, nSteps, work.force);
     let k1 = 0;
     for (let i = 0; i < v; i++) k1 += pi[i]! * pi[i]!;
     const sNew = theory.action(phiNew, 1, work.action)[0]!;
