@@ -229,14 +229,15 @@ def run_hmc(args, action, out, block=20):
 
 def run_ess(args, action, out, window=100):
     prior, layers, opt = build(args)
-    history, times = [], []
+    history, losses, times = [], [], []
     t_start = time.perf_counter()
     seconds = steps = None
-    while time.perf_counter() - t_start < args.max_seconds:
+    while time.perf_counter() - t_start < args.max_seconds and len(history) < args.max_steps:
         t0 = time.perf_counter()
-        _, logp, logq = train_step(layers, prior, action, opt, args.batch)
+        loss, logp, logq = train_step(layers, prior, action, opt, args.batch)
         times.append(round((time.perf_counter() - t0) * 1e3, 3))
         history.append(float(ess(logp, logq)))
+        losses.append(float(loss))
         ma = float(np.mean(history[-window:]))
         if len(history) % 100 == 0:
             log(f'step {len(history)}  ess_ma {ma:.4f}  {time.perf_counter() - t_start:.1f}s')
@@ -246,6 +247,7 @@ def run_ess(args, action, out, window=100):
     out.update(seconds_to_target=seconds, steps_to_target=steps, target_ess=args.target_ess,
                steps=len(history), elapsed_s=time.perf_counter() - t_start,
                final_ess_ma=float(np.mean(history[-window:])) if history else None,
+               final_loss_ma=float(np.mean(losses[-window:])) if losses else None,
                median_step_ms=float(np.median(times)) if times else None, times_ms=times)
 
 
@@ -275,6 +277,7 @@ def main():
     ap.add_argument('--eps', type=float, default=0.05, help='HMC step size')
     ap.add_argument('--target-ess', type=float, default=0.25)
     ap.add_argument('--max-seconds', type=float, default=600.0)
+    ap.add_argument('--max-steps', type=int, default=10**9, help='ess: stop after this many steps')
     args = ap.parse_args()
     args.hidden = [int(h) for h in args.hidden.split(',') if h.strip()]
 
