@@ -4,7 +4,7 @@
  * and the packed output (y, log|det J|) against the TypeScript loop, forward and inverse.
  */
 import { describe, expect, it } from "vitest";
-import { simdCouple, simdSupported } from "../src/engine/wasm/simd-conv.js";
+import { simdCouple, simdSupported } from "../src/engine/wasm/simd-runtime.js";
 
 const n = 4;
 const rows = 4;

@@ -6,7 +6,7 @@
  * unrolled kernels; other shapes use the generic loops.
  */
 import type { FloatArray } from "../tensor.js";
-import { simdCorrelate, simdWeightGrad } from "../wasm/simd-conv.js";
+import { simdCorrelate, simdWeightGrad } from "../wasm/simd-runtime.js";
 
 function simdGeometry(g: PadGeometry) {
   return { n: g.rowLength, rows: g.rowOrigins.length, pw: g.paddedRow, pv: g.paddedVolume, v: g.volume };

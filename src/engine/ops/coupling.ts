@@ -23,7 +23,7 @@
 import { record, willRecord } from "../autodiff.js";
 import { acquire, acquireZeroed, release } from "../pool.js";
 import { allocate, type FloatArray, sizeOf, Tensor } from "../tensor.js";
-import { arena, simdApplies, simdCouple, simdPreluPad } from "../wasm/simd-conv.js";
+import { arena, simdApplies, simdCouple, simdPreluPad } from "../wasm/simd-runtime.js";
 import {
   adjointWeights,
   correlate,
