@@ -131,7 +131,46 @@ export function simdApplies(dtype: "float64" | "float32", rowLength: number): bo
   return convBackend() === "wasm" && rowLength % (dtype === "float32" ? F32.vl : F64.vl) === 0;
 }
 
-/** Run the SIMD correlate if possible; returns false when the caller must use the TS kernel. */
+interface Operand {
+  data: FloatArray;
+  /** Copy in before the call ("zero": start from zeros; omitted: contents undefined). */
+  init?: "copy" | "zero";
+  /** Copy back after the call. */
+  result?: boolean;
+}
+
+/**
+ * Run a kernel on copies of ordinary arrays placed in WebAssembly memory; false (nothing
+ * run) where the SIMD kernels do not apply, and the caller runs its TypeScript loop.
+ */
+function withCopies(
+  f: Flavour,
+  g: Geometry,
+  operands: Operand[],
+  call: (k: Kernels, offsets: number[]) => void,
+): boolean {
+  if (convBackend() !== "wasm" || g.n % f.vl !== 0) return false;
+  const k = kernels(g, f);
+  if (!k) return false;
+  const offsets = place(
+    operands.map((o) => o.data.length),
+    f.eb,
+  );
+  operands.forEach((o, i) => {
+    const v = viewOf(o.data, offsets[i]!, o.data.length);
+    if (o.init === "copy") v.set(o.data);
+    else if (o.init === "zero") v.fill(0);
+  });
+  call(k, offsets);
+  operands.forEach((o, i) => {
+    if (o.result) o.data.set(viewOf(o.data, offsets[i]!, o.data.length));
+  });
+  return true;
+}
+
+const flavourOf = (a: FloatArray) => (a instanceof Float32Array ? F32 : F64);
+
+/** y += correlate(P, w) (simd-conv.ts) if possible; false when the caller must use TS. */
 export function simdCorrelate(
   P: FloatArray,
   w: FloatArray,
@@ -141,21 +180,19 @@ export function simdCorrelate(
   cout: number,
   g: SimdGeometry,
 ): boolean {
-  const f = P instanceof Float32Array ? F32 : F64;
-  if (convBackend() !== "wasm" || g.n % f.vl !== 0) return false;
-  const k = kernels(g, f);
-  if (!k) return false;
-  const [op, ow, oy] = place([P.length, w.length, y.length], f.eb);
-  viewOf(P, op!, P.length).set(P);
-  viewOf(w, ow!, w.length).set(w);
-  const yv = viewOf(y, oy!, y.length);
-  yv.set(y);
-  k.correlate(op!, ow!, oy!, nb, cin, cout);
-  y.set(viewOf(y, oy!, y.length));
-  return true;
+  return withCopies(
+    flavourOf(P),
+    g,
+    [
+      { data: P, init: "copy" },
+      { data: w, init: "copy" },
+      { data: y, init: "copy", result: true },
+    ],
+    (k, [p, wo, yo]) => k.correlate(p!, wo!, yo!, nb, cin, cout),
+  );
 }
 
-/** Run the SIMD weight gradient if possible; returns false when the caller must use TS. */
+/** gw = the weight gradient (simd-conv.ts) if possible; false when the caller must use TS. */
 export function simdWeightGrad(
   P: FloatArray,
   gy: FloatArray,
@@ -165,23 +202,21 @@ export function simdWeightGrad(
   cout: number,
   g: SimdGeometry,
 ): boolean {
-  const f = P instanceof Float32Array ? F32 : F64;
-  if (convBackend() !== "wasm" || g.n % f.vl !== 0) return false;
-  const k = kernels(g, f);
-  if (!k) return false;
-  const [op, og, ow] = place([P.length, gy.length, gw.length], f.eb);
-  viewOf(P, op!, P.length).set(P);
-  viewOf(gy, og!, gy.length).set(gy);
-  viewOf(gw, ow!, gw.length).fill(0);
-  k.weightGrad(op!, og!, ow!, nb, cin, cout);
-  gw.set(viewOf(gw, ow!, gw.length));
-  return true;
+  return withCopies(
+    flavourOf(P),
+    g,
+    [
+      { data: P, init: "copy" },
+      { data: gy, init: "copy" },
+      { data: gw, init: "zero", result: true },
+    ],
+    (k, [p, go, wo]) => k.weightGrad(p!, go!, wo!, nb, cin, cout),
+  );
 }
 
 /**
- * Run the SIMD PReLU-and-pad (preluPad) on arrays outside WebAssembly memory if possible:
- * out = padded prelu(z) over `planes` planes of c channels. Returns false when the caller
- * must use its own loop. Exactly the TypeScript arithmetic (a select), so bit-identical.
+ * out = padded prelu(z) over `planes` planes of c channels (simd-pad.ts) if possible; false
+ * when the caller must use its own loop. Exactly the TypeScript arithmetic (a select).
  */
 export function simdPreluPad(
   z: FloatArray,
@@ -191,22 +226,22 @@ export function simdPreluPad(
   c: number,
   g: SimdGeometry,
 ): boolean {
-  const f = z instanceof Float32Array ? F32 : F64;
-  if (convBackend() !== "wasm" || g.n % f.vl !== 0) return false;
-  const k = kernels(g, f);
-  if (!k) return false;
-  const [oz, oP, oa] = place([z.length, out.length, alpha.length], f.eb);
-  viewOf(z, oz!, z.length).set(z);
-  viewOf(alpha, oa!, alpha.length).set(alpha);
-  k.preluPad(oz!, oP!, oa!, planes, c, alpha.length === 1 ? 0 : 1);
-  out.set(viewOf(out, oP!, out.length));
-  return true;
+  return withCopies(
+    flavourOf(z),
+    g,
+    [
+      { data: z, init: "copy" },
+      { data: out, result: true },
+      { data: alpha, init: "copy" },
+    ],
+    (k, [zo, po, ao]) => k.preluPad(zo!, po!, ao!, planes, c, alpha.length === 1 ? 0 : 1),
+  );
 }
 
 /**
- * The float32 end of a coupling layer (simd-couple.ts) on arrays outside WebAssembly
- * memory: h (pre-tanh s, t; overwritten with s, t), out = packed [nb, v + 1]. `active` is
- * 1 at active sites, 0 at frozen ones. Returns false when the caller must use its own loop.
+ * The float32 end of a coupling layer (simd-couple.ts): h (pre-tanh s, t; overwritten with
+ * s, t), out = packed [nb, v + 1]; `active` is 1 at active sites, 0 at frozen ones. False
+ * when the caller must use its own loop.
  */
 export function simdCouple(
   x: Float32Array,
@@ -217,18 +252,18 @@ export function simdCouple(
   out: Float32Array,
   g: SimdGeometry,
 ): boolean {
-  if (convBackend() !== "wasm" || g.n % F32.vl !== 0) return false;
-  const k = kernels(g, F32);
-  if (!k?.coupleF32) return false;
-  const [ox, oh, om, oo] = place([x.length, h.length, active.length, out.length], F32.eb);
-  viewOf(x, ox!, x.length).set(x);
-  const hv = viewOf(h, oh!, h.length);
-  hv.set(h);
-  viewOf(active, om!, active.length).set(active);
-  k.coupleF32(ox!, oh!, om!, oo!, nb, inverse ? 1 : 0);
-  h.set(hv);
-  out.set(viewOf(out, oo!, out.length));
-  return true;
+  if (convBackend() !== "wasm" || g.n % F32.vl !== 0 || !kernels(g, F32)?.coupleF32) return false;
+  return withCopies(
+    F32,
+    g,
+    [
+      { data: x, init: "copy" },
+      { data: h, init: "copy", result: true },
+      { data: active, init: "copy" },
+      { data: out, result: true },
+    ],
+    (k, [xo, ho, mo, oo]) => k.coupleF32!(xo!, ho!, mo!, oo!, nb, inverse ? 1 : 0),
+  );
 }
 
 /**
