@@ -228,15 +228,24 @@ export function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
   const gr = c.local(I32);
   const a = c.local(I32);
   const wo = c.local(I32);
+  // Accumulators of output channel o (acc) and, in pairs, o + 1 (acc2).
   const acc = Array.from({ length: 9 }, () => c.local(V128));
+  const acc2 = Array.from({ length: 9 }, () => c.local(V128));
   const gv = c.local(V128);
+  const gv2 = c.local(V128);
+  const pv = c.local(V128);
   const taps = tapOffsets(g, f.eb);
   const mem = (off: number) => [f.align, ...uleb(off)];
   const batchOuter = g.v * f.eb > 8192;
   const unrolled = (g.rows * g.n) / f.vl <= 64;
   const rowUnrolled = g.n / f.vl <= 16;
-  /** acc_k += Σ_sites gy[b,o] · P[b,i][· + tap k] for the current b, o, i and taps ks. */
-  const planes = (ks: number[]) => () => {
+  /**
+   * acc_k += gy[b,o] · P[b,i][· + tap k] over all sites, for the current b, o, i and taps ks;
+   * with `pair`, also acc2_k += gy[b,o+1] · P[…]: six independent accumulator chains instead of
+   * three hide the add latency, and each P vector is loaded once for both. Every accumulator
+   * adds the same products in the same order as alone, so the result is unchanged.
+   */
+  const planes = (ks: number[], pair: boolean) => () => {
     c.get(G)
       .get(b)
       .get(COUT)
@@ -255,22 +264,25 @@ export function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
       .i32(g.pv * f.eb)
       .op(0x6c, 0x6a)
       .set(po);
-    // One lattice row as straight-line code: acc_k += gy[gBase + gOff + j] · P[pBase + pOff + j + tap k].
-    const row = (pBase: number, gBase: number, pOff: number, gOff: number) => {
-      for (let jj = 0; jj < g.n * f.eb; jj += f.vl * f.eb) {
+    /** One vector of sites: gy at gBase + gOff, P at pBase + pOff (+ tap k). */
+    const vector = (pBase: number, gBase: number, pOff: number, gOff: number) => {
+      c.get(gBase)
+        .simd(0x00, ...mem(gOff))
+        .set(gv);
+      if (pair)
         c.get(gBase)
-          .simd(0x00, ...mem(gOff + jj))
-          .set(gv);
-        for (const k of ks) {
-          c.get(acc[k]!)
-            .get(gv)
-            .get(pBase)
-            .simd(0x00, ...mem(pOff + jj + taps[k]!))
-            .simd(f.mul)
-            .simd(f.add)
-            .set(acc[k]!);
-        }
+          .simd(0x00, ...mem(gOff + g.v * f.eb)) // channel o + 1: the next plane
+          .set(gv2);
+      for (const k of ks) {
+        c.get(pBase)
+          .simd(0x00, ...mem(pOff + taps[k]!))
+          .set(pv);
+        c.get(acc[k]!).get(gv).get(pv).simd(f.mul).simd(f.add).set(acc[k]!);
+        if (pair) c.get(acc2[k]!).get(gv2).get(pv).simd(f.mul).simd(f.add).set(acc2[k]!);
       }
+    };
+    const row = (pBase: number, gBase: number, pOff: number, gOff: number) => {
+      for (let jj = 0; jj < g.n * f.eb; jj += f.vl * f.eb) vector(pBase, gBase, pOff + jj, gOff + jj);
     };
     if (unrolled) {
       for (let rr = 0; rr < g.rows; rr++) row(po, go, rr * g.pw * f.eb, rr * g.n * f.eb);
@@ -300,28 +312,16 @@ export function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
           () => c.i32(g.n * f.eb),
           f.vl * f.eb,
           () => {
-            c.get(gr)
-              .get(j)
-              .op(0x6a)
-              .simd(0x00, ...mem(0))
-              .set(gv);
             c.get(r0).get(j).op(0x6a).set(a);
-            for (const k of ks) {
-              c.get(acc[k]!)
-                .get(gv)
-                .get(a)
-                .simd(0x00, ...mem(taps[k]!))
-                .simd(f.mul)
-                .simd(f.add)
-                .set(acc[k]!);
-            }
+            c.get(gr).get(j).op(0x6a).set(wo); // wo: scratch here, reset by flush
+            vector(a, wo, 0, 0);
           },
         );
       },
     );
   };
-  /** gw[(o*cin + i)*9 + k] (+)= Σ lanes acc_k for taps ks. */
-  const flush = (ks: number[], accumulate: boolean) => {
+  /** gw[(o*cin + i)*9 + k] (+)= Σ lanes acc_k for taps ks (and row o + 1 from acc2). */
+  const flush = (ks: number[], accumulate: boolean, pair: boolean) => {
     c.get(GW)
       .get(o)
       .get(CIN)
@@ -331,21 +331,33 @@ export function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
       .i32(9 * f.eb)
       .op(0x6c, 0x6a)
       .set(wo);
-    for (const k of ks) {
-      c.get(wo);
-      for (let l = 0; l < f.vl; l++) {
-        c.get(acc[k]!).simd(f.extract, l);
-        if (l > 0) c.op(f.eb === 8 ? 0xa0 : 0x92); // f64.add / f32.add
+    const store = (accs: number[], base: () => void) => {
+      for (const k of ks) {
+        base();
+        for (let l = 0; l < f.vl; l++) {
+          c.get(accs[k]!).simd(f.extract, l);
+          if (l > 0) c.op(f.eb === 8 ? 0xa0 : 0x92); // f64.add / f32.add
+        }
+        if (accumulate) {
+          base();
+          c.op(f.scalarLoad, ...mem(k * f.eb)).op(f.eb === 8 ? 0xa0 : 0x92);
+        }
+        c.op(f.scalarStore, ...mem(k * f.eb));
       }
-      if (accumulate)
-        c.get(wo)
-          .op(f.scalarLoad, ...mem(k * f.eb))
-          .op(f.eb === 8 ? 0xa0 : 0x92);
-      c.op(f.scalarStore, ...mem(k * f.eb));
-    }
+    };
+    store(acc, () => c.get(wo));
+    // row o + 1 of gw starts cin·9 elements later
+    if (pair)
+      store(acc2, () =>
+        c
+          .get(wo)
+          .get(CIN)
+          .i32(9 * f.eb)
+          .op(0x6c, 0x6a),
+      );
   };
-  // One pass per kernel row (three accumulators live) rather than one pass with nine: best
-  // of 30 runs, 64×8→8 at 8×8, 13.0 vs 8.9 GFLOP/s; 32→32 at 64×64, 5.1 vs 4.4.
+  // One pass per kernel row (three accumulators live, six in pairs) rather than one pass with
+  // nine: best of 30 runs, 64×8→8 at 8×8, 13.0 vs 8.9 GFLOP/s; 32→32 at 64×64, 5.1 vs 4.4.
   const groups =
     passes === 3
       ? [
@@ -354,8 +366,24 @@ export function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
           [6, 7, 8],
         ]
       : [[0, 1, 2, 3, 4, 5, 6, 7, 8]];
-  const zero = (ks: number[]) => {
-    for (const k of ks) c.simd(0x0c, ...new Array(16).fill(0)).set(acc[k]!);
+  const zero = (ks: number[], pair: boolean) => {
+    for (const k of ks) {
+      c.simd(0x0c, ...new Array(16).fill(0)).set(acc[k]!);
+      if (pair) c.simd(0x0c, ...new Array(16).fill(0)).set(acc2[k]!);
+    }
+  };
+  /** Output channels in pairs (o, o + 1) while o + 1 < cout, then the odd last one alone. */
+  const overOutputs = (body: (pair: boolean) => void) => {
+    c.loop(
+      o,
+      () => c.get(COUT).i32(1).op(0x6b), // i32.sub
+      2,
+      () => body(true),
+    );
+    c.get(COUT).i32(1).op(0x71).op(0x04, 0x40); // if (cout & 1)
+    c.get(COUT).i32(1).op(0x6b).set(o);
+    body(false);
+    c.op(0x0b);
   };
   if (batchOuter) {
     c.loop(
@@ -363,47 +391,37 @@ export function weightGradFn(g: Geometry, f: Flavour, passes = 3): number[] {
       () => c.get(NB),
       1,
       () => {
-        c.loop(
-          o,
-          () => c.get(COUT),
-          1,
-          () => {
-            c.loop(
-              i,
-              () => c.get(CIN),
-              1,
-              () => {
-                for (const ks of groups) {
-                  zero(ks);
-                  planes(ks)();
-                  flush(ks, true);
-                }
-              },
-            );
-          },
-        );
+        overOutputs((pair) => {
+          c.loop(
+            i,
+            () => c.get(CIN),
+            1,
+            () => {
+              for (const ks of groups) {
+                zero(ks, pair);
+                planes(ks, pair)();
+                flush(ks, true, pair);
+              }
+            },
+          );
+        });
       },
     );
   } else {
-    c.loop(
-      o,
-      () => c.get(COUT),
-      1,
-      () => {
-        c.loop(
-          i,
-          () => c.get(CIN),
-          1,
-          () => {
-            for (const ks of groups) {
-              zero(ks);
-              c.loop(b, () => c.get(NB), 1, planes(ks));
-              flush(ks, false);
-            }
-          },
-        );
-      },
-    );
+    overOutputs((pair) => {
+      c.loop(
+        i,
+        () => c.get(CIN),
+        1,
+        () => {
+          for (const ks of groups) {
+            zero(ks, pair);
+            c.loop(b, () => c.get(NB), 1, planes(ks, pair));
+            flush(ks, false, pair);
+          }
+        },
+      );
+    });
   }
   return c.body();
 }
