@@ -89,7 +89,7 @@ export function validateConfig(raw: unknown, source: string): RunConfig {
   }
   if (c.threads > c.batch) {
     throw new UsageError(
-      `${source}: threads = ${c.threads} exceeds batch = ${c.batch}: every thread needs at least one sample of the batch; use at most ${c.batch} threads or a larger batch`,
+      `${source}: threads = ${c.threads} exceeds batch = ${c.batch}: the extra threads would have no samples to work on; use at most ${c.batch} threads or a larger batch`,
     );
   }
   if (c.kernel % 2 !== 1) throw new UsageError(`${source}: kernel = ${c.kernel} must be odd (e.g. 3)`);

@@ -21,7 +21,7 @@ export function coreCount(): number {
 
 /**
  * The thread count a `--threads` value asks for: "auto" is the number of cores, capped at
- * `cap` when given (training: the batch, since every thread needs at least one sample).
+ * `cap` when given (training: the batch; threads beyond it would have no samples).
  */
 export function resolveThreads(v: number | "auto", cap?: number): number {
   if (v !== "auto") return v;
