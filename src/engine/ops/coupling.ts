@@ -286,49 +286,46 @@ function couplingResident(
   const pv = g.paddedVolume;
   const n = net.weights.length;
   const sizes = [1, ...net.weights.map((w) => w.shape[0]!)];
-  // Arrays: P_0..P_{n−1}, z_0..z_{n−2}, h, then w_l, b_l... copied in, alpha_l.
+  // One slot of WebAssembly memory per array: padded conv inputs, pre-activations, h, the
+  // parameters, and for the float32 end x, the active-site mask and the packed output.
   const arrays: number[] = [];
-  for (let l = 0; l < n; l++) arrays.push(nb * sizes[l]! * pv);
-  for (let l = 0; l < n - 1; l++) arrays.push(nb * sizes[l + 1]! * v);
-  arrays.push(nb * 2 * v);
-  for (let l = 0; l < n; l++) arrays.push(net.weights[l]!.size);
-  for (let l = 0; l < n - 1; l++) arrays.push(net.alphas[l]!.size);
-  arrays.push(nb * v, v, nb * (v + 1)); // x, the active-site mask, the packed output
-  for (let l = 0; l < n; l++) arrays.push(net.biases[l]!.size);
-  const ar = arena(dtype, arrays, { n: g.rowLength, rows: v / g.rowLength, pw: g.paddedRow, pv, v });
+  const slot = (size: number) => arrays.push(size) - 1;
+  const iP = sizes.slice(0, n).map((c) => slot(nb * c * pv));
+  const iZ = sizes.slice(1, n).map((c) => slot(nb * c * v));
+  const iH = slot(nb * 2 * v);
+  const iW = net.weights.map((w) => slot(w.size));
+  const iA = net.alphas.map((al) => slot(al.size));
+  const iB = net.biases.map((bi) => slot(bi.size));
+  const iX = slot(nb * v);
+  const iM = slot(v);
+  const iOut = slot(nb * (v + 1));
+  const ar = arena(dtype, arrays, simdGeometryOf(g));
   if (!ar) return null;
-  const iP = (l: number) => l;
-  const iZ = (l: number) => n + l;
-  const iH = 2 * n - 1;
-  const iW = (l: number) => 2 * n + l;
-  const iA = (l: number) => 3 * n + l;
-  const iB = (l: number) => 4 * n + 2 + l;
   const frozen = frozenSites(lattice, maskParity);
-  padFrozen(x.data, frozen, nb, g, ar.view(iP(0)));
-  for (let l = 0; l < n; l++) ar.view(iW(l)).set(net.weights[l]!.data);
-  for (let l = 0; l < n - 1; l++) ar.view(iA(l)).set(net.alphas[l]!.data);
-  for (let l = 0; l < n; l++) ar.view(iB(l)).set(net.biases[l]!.data);
+  padFrozen(x.data, frozen, nb, g, ar.view(iP[0]!));
+  for (let l = 0; l < n; l++) ar.view(iW[l]!).set(net.weights[l]!.data);
+  for (let l = 0; l < n - 1; l++) ar.view(iA[l]!).set(net.alphas[l]!.data);
+  for (let l = 0; l < n; l++) ar.view(iB[l]!).set(net.biases[l]!.data);
   const off = ar.offsets;
   for (let l = 0; l < n; l++) {
     const c = sizes[l + 1]!;
     const last = l === n - 1;
-    const zi = last ? iH : iZ(l);
+    const zi = last ? iH : iZ[l]!;
     // (element loops over views of WebAssembly memory are slow in V8: a kernel fills)
-    ar.kernels.fillBias(off[iB(l)]!, off[zi]!, nb * c, c, 0, 0);
-    ar.kernels.correlate(off[iP(l)]!, off[iW(l)]!, off[zi]!, nb, sizes[l]!, c);
+    ar.kernels.fillBias(off[iB[l]!]!, off[zi]!, nb * c, c, 0, 0);
+    ar.kernels.correlate(off[iP[l]!]!, off[iW[l]!]!, off[zi]!, nb, sizes[l]!, c);
     if (!last) {
       const shared = net.alphas[l]!.size === 1;
-      ar.kernels.preluPad(off[zi]!, off[iP(l + 1)]!, off[iA(l)]!, nb * c, c, shared ? 0 : 1);
+      ar.kernels.preluPad(off[zi]!, off[iP[l + 1]!]!, off[iA[l]!]!, nb * c, c, shared ? 0 : 1);
     }
   }
   const out = allocate(dtype, nb * (v + 1));
   const k = ar.kernels.coupleF32;
   if (k && x.data instanceof Float32Array) {
-    const iX = 4 * n - 1; // after P, z, h, w, alpha
     ar.view(iX).set(x.data);
-    ar.view(iX + 1).set(activeMask(frozen));
-    k(off[iX]!, off[iH]!, off[iX + 1]!, off[iX + 2]!, nb, inverse ? 1 : 0);
-    out.set(ar.view(iX + 2));
+    ar.view(iM).set(activeMask(frozen));
+    k(off[iX]!, off[iH]!, off[iM]!, off[iOut]!, nb, inverse ? 1 : 0);
+    out.set(ar.view(iOut));
     return out;
   }
   couple(x.data, ar.view(iH), frozen, nb, v, inverse, out, g);
