@@ -33,4 +33,4 @@ export {
 } from "./ops/unary.js";
 export { acquire, clearPool, poolBytes, release } from "./pool.js";
 export { allocate, type DType, type FloatArray, full, scalar, Tensor, tensor, zeros } from "./tensor.js";
-export { convBackend, setConvBackend, simdSupported } from "./wasm/simd-runtime.js";
+export { convBackend, setConvBackend, setWinograd, simdSupported } from "./wasm/simd-runtime.js";

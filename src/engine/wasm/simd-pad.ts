@@ -202,3 +202,96 @@ export function fillBiasFn(g: Geometry, f: Flavour): number[] {
   );
   return c.body();
 }
+
+/**
+ * preluBackF32(Z, G, A, SUMS, planes, c), float32: the PReLU backward through the
+ * pre-activations Z in place on the cotangent G, G[q] ← G[q] ⊙ (1 at z ≥ 0, a at z < 0) with
+ * a = A[q mod c], and per plane SUMS[2q] = Σ g·z·[z < 0] (the slope's gradient, before the
+ * update), SUMS[2q + 1] = Σ of the updated G[q] (the previous conv's bias gradient). The
+ * elementwise update is the TypeScript arithmetic; the sums add in four lanes (float32).
+ * A NaN in z gives NaN in the slope sum, as in TypeScript (g·z·0).
+ */
+export function preluBackF32Fn(g: Geometry): number[] {
+  const c = new Code(6);
+  const [Z, G, A, SUMS, PLANES, C] = [0, 1, 2, 3, 4, 5];
+  const q = c.local(I32);
+  const j = c.local(I32);
+  const zo = c.local(I32);
+  const go = c.local(I32);
+  const av = c.local(V128);
+  const zv = c.local(V128);
+  const gv = c.local(V128);
+  const neg = c.local(V128);
+  const sa = c.local(V128);
+  const sb = c.local(V128);
+  const out = c.local(V128);
+  const mem = (off: number) => [2, ...uleb(off)];
+  const zero = () => c.simd(0x0c, ...new Array(16).fill(0));
+  const one = [0, 0, 0x80, 0x3f]; // 1.0f little-endian
+  const bytes = g.v * 4;
+  c.loop(
+    q,
+    () => c.get(PLANES),
+    1,
+    () => {
+      c.get(A).get(q).get(C).op(0x6f).i32(4).op(0x6c, 0x6a);
+      c.op(0x2a, ...mem(0))
+        .simd(0x13)
+        .set(av); // f32.load, f32x4.splat
+      c.get(Z).get(q).i32(bytes).op(0x6c, 0x6a).set(zo);
+      c.get(G).get(q).i32(bytes).op(0x6c, 0x6a).set(go);
+      zero();
+      c.set(sa);
+      zero();
+      c.set(sb);
+      c.loop(
+        j,
+        () => c.i32(bytes),
+        16,
+        () => {
+          c.get(zo)
+            .get(j)
+            .op(0x6a)
+            .simd(0x00, ...mem(0))
+            .set(zv);
+          c.get(go)
+            .get(j)
+            .op(0x6a)
+            .simd(0x00, ...mem(0))
+            .set(gv);
+          // neg = 1.0 where z < 0, else 0 (NaN: 0)
+          c.get(zv);
+          zero();
+          c.simd(0x43); // f32x4.lt
+          c.simd(0x0c, ...one, ...one, ...one, ...one)
+            .simd(0x4e)
+            .set(neg); // v128.and
+          // sa += g·z·neg
+          c.get(sa).get(gv).get(zv).simd(0xe6).get(neg).simd(0xe6).simd(0xe4).set(sa);
+          // out = z < 0 ? a·g : g  (bitselect on the comparison mask)
+          c.get(av).get(gv).simd(0xe6).get(gv).get(zv);
+          zero();
+          c.simd(0x43).simd(0x52).set(out); // v128.bitselect
+          c.get(go)
+            .get(j)
+            .op(0x6a)
+            .get(out)
+            .simd(0x0b, ...mem(0));
+          c.get(sb).get(out).simd(0xe4).set(sb);
+        },
+      );
+      for (const [acc, at] of [
+        [sa, 0],
+        [sb, 4],
+      ] as const) {
+        c.get(SUMS).get(q).i32(8).op(0x6c, 0x6a);
+        for (let l = 0; l < 4; l++) {
+          c.get(acc).simd(0x1f, l);
+          if (l > 0) c.op(0x92);
+        }
+        c.op(0x38, ...mem(at));
+      }
+    },
+  );
+  return c.body();
+}

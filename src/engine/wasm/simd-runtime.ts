@@ -10,11 +10,40 @@ import type { FloatArray } from "../tensor.js";
 import { I32, section, str, uleb, vec } from "./assembler.js";
 import { correlateFn, F32, F64, type Flavour, type Geometry, weightGradFn } from "./simd-conv.js";
 import { coupleF32Fn } from "./simd-couple.js";
-import { fillBiasFn, preluPadFn } from "./simd-pad.js";
+import { alloc, free, view, wasmMemory } from "./simd-heap.js";
+import { fillBiasFn, preluBackF32Fn, preluPadFn } from "./simd-pad.js";
+import {
+  type WinogradPlan,
+  winogradAdjointFn,
+  winogradFilter,
+  winogradFilterAdjoint,
+  winogradGemmFn,
+  winogradInputFn,
+  winogradOutputFn,
+  winogradPlan,
+  winogradScratch,
+  winogradWeightGemmFn,
+} from "./simd-winograd.js";
 
 function buildModule(g: Geometry, f: Flavour): Uint8Array {
   const withCouple = f === F32 && g.v % 4 === 0;
+  const plan = f === F32 ? winogradPlan(g) : null;
   const type = [0x60, ...vec(new Array(6).fill([I32])), 0x00];
+  const named: [string, number[]][] = [
+    ["correlate", correlateFn(g, f)],
+    ["weightGrad", weightGradFn(g, f)],
+    ["preluPad", preluPadFn(g, f)],
+    ["fillBias", fillBiasFn(g, f)],
+  ];
+  if (withCouple) named.push(["coupleF32", coupleF32Fn(g.v)], ["preluBackF32", preluBackF32Fn(g)]);
+  if (plan)
+    named.push(
+      ["wgInput", winogradInputFn(g, plan)],
+      ["wgGemm", winogradGemmFn(plan)],
+      ["wgOutput", winogradOutputFn(g, plan)],
+      ["wgAdjoint", winogradAdjointFn(g, plan)],
+      ["wgWeightGemm", winogradWeightGemmFn(plan)],
+    );
   const bytes = [
     0x00,
     0x61,
@@ -26,39 +55,30 @@ function buildModule(g: Geometry, f: Flavour): Uint8Array {
     0x00,
     ...section(1, vec([type])),
     ...section(2, vec([[...str("env"), ...str("mem"), 0x02, 0x00, 0x01]])), // memory, min 1 page
-    ...section(3, vec(withCouple ? [[0], [0], [0], [0], [0]] : [[0], [0], [0], [0]])),
-    ...section(
-      7,
-      vec([
-        [...str("correlate"), 0x00, 0],
-        [...str("weightGrad"), 0x00, 1],
-        [...str("preluPad"), 0x00, 2],
-        [...str("fillBias"), 0x00, 3],
-        ...(withCouple ? [[...str("coupleF32"), 0x00, 4]] : []),
-      ]),
-    ),
-    ...section(10, [
-      ...uleb(withCouple ? 5 : 4),
-      ...correlateFn(g, f),
-      ...weightGradFn(g, f),
-      ...preluPadFn(g, f),
-      ...fillBiasFn(g, f),
-      ...(withCouple ? coupleF32Fn(g.v) : []),
-    ]),
+    ...section(3, vec(named.map(() => [0]))),
+    ...section(7, vec(named.map(([name], k) => [...str(name), 0x00, k]))),
+    ...section(10, [...uleb(named.length), ...named.flatMap(([, body]) => body)]),
   ];
   return new Uint8Array(bytes);
 }
 
 type Kernel = (p: number, w: number, y: number, nb: number, cin: number, cout: number) => void;
 
-let memory: WebAssembly.Memory | null = null;
-interface Kernels {
+export interface Kernels {
   correlate: Kernel;
   weightGrad: Kernel;
   preluPad: Kernel;
   fillBias: Kernel;
   /** float32 modules only: simd-couple.ts (x, h, activeMask, out, nb, inverse). */
   coupleF32?: Kernel;
+  /** float32 modules only: simd-pad.ts (z, g, alpha, sums, planes, c). */
+  preluBackF32?: Kernel;
+  /** float32 modules where winogradPlan applies: simd-winograd.ts. */
+  wgInput?: Kernel;
+  wgGemm?: Kernel;
+  wgOutput?: Kernel;
+  wgAdjoint?: Kernel;
+  wgWeightGemm?: Kernel;
 }
 const modules = new Map<string, Kernels | null>();
 let enabled: boolean | null = null;
@@ -91,37 +111,16 @@ export function convBackend(): "wasm" | "js" {
 function kernels(g: Geometry, f: Flavour) {
   const key = `${g.n},${g.rows},${g.pw},${f.eb}`;
   if (modules.has(key)) return modules.get(key)!;
-  if (!memory) memory = new WebAssembly.Memory({ initial: 16 });
   let k: Kernels | null = null;
   try {
     const mod = new WebAssembly.Module(buildModule(g, f) as BufferSource);
-    const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
+    const inst = new WebAssembly.Instance(mod, { env: { mem: wasmMemory() } });
     k = inst.exports as unknown as Kernels;
   } catch {
     k = null;
   }
   modules.set(key, k);
   return k;
-}
-
-/** Byte layout of the arrays of one call in the shared memory (16-byte aligned). */
-function place(sizes: number[], eb: number): number[] {
-  const offs: number[] = [];
-  let at = 0;
-  for (const s of sizes) {
-    offs.push(at);
-    at += Math.ceil((s * eb) / 16) * 16;
-  }
-  const need = at;
-  const have = memory!.buffer.byteLength;
-  if (need > have) memory!.grow(Math.ceil((need - have) / 65536));
-  return offs;
-}
-
-function viewOf(a: FloatArray, off: number, n: number): FloatArray {
-  return a instanceof Float32Array
-    ? new Float32Array(memory!.buffer, off, n)
-    : new Float64Array(memory!.buffer, off, n);
 }
 
 export interface SimdGeometry extends Geometry {}
@@ -148,29 +147,72 @@ function withCopies(
   g: Geometry,
   operands: Operand[],
   call: (k: Kernels, offsets: number[]) => void,
+  scratch: number[] = [],
 ): boolean {
   if (convBackend() !== "wasm" || g.n % f.vl !== 0) return false;
   const k = kernels(g, f);
   if (!k) return false;
-  const offsets = place(
-    operands.map((o) => o.data.length),
-    f.eb,
-  );
-  operands.forEach((o, i) => {
-    const v = viewOf(o.data, offsets[i]!, o.data.length);
-    if (o.init === "copy") v.set(o.data);
-    else if (o.init === "zero") v.fill(0);
-  });
-  call(k, offsets);
-  operands.forEach((o, i) => {
-    if (o.result) o.data.set(viewOf(o.data, offsets[i]!, o.data.length));
-  });
+  const dtype = f === F32 ? "float32" : "float64";
+  const offsets = [...operands.map((o) => o.data.length), ...scratch].map((n) => alloc(n * f.eb));
+  try {
+    operands.forEach((o, i) => {
+      const v = view(dtype, offsets[i]!, o.data.length);
+      if (o.init === "copy") v.set(o.data);
+      else if (o.init === "zero") v.fill(0);
+    });
+    call(k, offsets);
+    operands.forEach((o, i) => {
+      if (o.result) o.data.set(view(dtype, offsets[i]!, o.data.length));
+    });
+  } finally {
+    free(...offsets);
+  }
   return true;
 }
 
 const flavourOf = (a: FloatArray) => (a instanceof Float32Array ? F32 : F64);
 
-/** y += correlate(P, w) (simd-conv.ts) if possible; false when the caller must use TS. */
+let winograd = true;
+
+/** Whether float32 correlations use Winograd F(2×2, 3×3) where it applies (default true). */
+export function setWinograd(enabled: boolean): void {
+  winograd = enabled;
+}
+
+/** Below this many channel pairs the transforms cost more than the multiplies saved. */
+const WINOGRAD_MIN_PAIRS = 256;
+
+/** The Winograd plan for a float32 correlation, or null where the direct kernel runs. */
+function winogradFor(P: FloatArray, g: Geometry, cin: number, cout: number): WinogradPlan | null {
+  if (!winograd || !(P instanceof Float32Array) || convBackend() !== "wasm") return null;
+  if (cin % 4 !== 0 || cout % 4 !== 0 || cin * cout < WINOGRAD_MIN_PAIRS) return null;
+  const plan = winogradPlan(g);
+  return plan && kernels(g, F32)?.wgGemm ? plan : null;
+}
+
+/** How simdCorrelate finds its input and output. */
+export interface CorrelateOptions {
+  /** y = bias + correlate(P, w) (bias per output channel) instead of y += correlate(P, w). */
+  bias?: FloatArray;
+  /** P holds unpadded planes [nb, cin, v], padded periodically in WebAssembly memory. */
+  padInput?: boolean;
+  /**
+   * float32 only: then the PReLU backward through pre-activations z (simd-pad.ts), y being
+   * the cotangent of the PReLU's output; `alpha` has one slope per channel of y; `sums`
+   * receives [Σ g·z·[z < 0], Σ y] per plane of y.
+   */
+  preluBackward?: { z: Float32Array; alpha: Float32Array; sums: Float32Array };
+}
+
+const ONE32 = new Float32Array([1]);
+const ONE64 = new Float64Array([1]);
+
+/**
+ * y += correlate(P, w) (simd-conv.ts; simd-winograd.ts in float32 where it applies) if
+ * possible; false when the caller must use TS. With `bias` and `padInput` the bias fill and
+ * the padding run in WebAssembly too (JavaScript loops and fills over these arrays cost as
+ * much as the convolution at L = 32); both are exact, so results do not change.
+ */
 export function simdCorrelate(
   P: FloatArray,
   w: FloatArray,
@@ -179,17 +221,107 @@ export function simdCorrelate(
   cin: number,
   cout: number,
   g: SimdGeometry,
+  opts: CorrelateOptions = {},
 ): boolean {
+  const f = flavourOf(P);
+  const plan = winogradFor(P, g, cin, cout);
+  const weights = plan ? winogradFilter(w as Float32Array, cin, cout) : w;
+  const { bias, padInput = false, preluBackward: pb } = opts;
+  const one = f === F32 ? ONE32 : ONE64;
+  if (pb && (f !== F32 || !kernels(g, F32)?.preluBackF32)) return false;
+  const scratch = [padInput ? nb * cin * g.pv : 0];
+  if (plan) scratch.push(winogradScratch(plan, cin), winogradScratch(plan, cout));
   return withCopies(
-    flavourOf(P),
+    f,
     g,
     [
       { data: P, init: "copy" },
-      { data: w, init: "copy" },
-      { data: y, init: "copy", result: true },
+      { data: weights, init: "copy" },
+      { data: y, init: bias ? undefined : "copy", result: true },
+      { data: bias ?? one, init: "copy" },
+      { data: one, init: "copy" },
+      { data: pb?.z ?? one, init: pb ? "copy" : undefined },
+      { data: pb?.alpha ?? one, init: "copy" },
+      { data: pb?.sums ?? one, result: pb !== undefined },
     ],
-    (k, [p, wo, yo]) => k.correlate(p!, wo!, yo!, nb, cin, cout),
+    (k, [src, wo, yo, bo, oneo, zo, ao, so, padded, vs, ms]) => {
+      let p = src!;
+      if (padInput) {
+        k.preluPad(src!, padded!, oneo!, nb * cin, cin, 0); // slope 1: a plain periodic pad
+        p = padded!;
+      }
+      if (bias) k.fillBias(bo!, yo!, nb * cout, cout, 0, 0);
+      correlateAt(k, g, plan, p, wo!, yo!, nb, cin, cout, vs ?? 0, ms ?? 0);
+      if (pb) k.preluBackF32!(zo!, yo!, ao!, so!, nb * cout, cout);
+    },
+    scratch,
   );
+}
+
+/**
+ * y += correlate(P, w) on byte offsets: the direct kernel, or with a plan Winograd (w is
+ * then the transformed U, and vs, ms scratch of winogradScratch(plan, cin / cout) floats).
+ */
+function correlateAt(
+  k: Kernels,
+  g: Geometry,
+  plan: WinogradPlan | null,
+  p: number,
+  w: number,
+  y: number,
+  nb: number,
+  cin: number,
+  cout: number,
+  vs: number,
+  ms: number,
+): void {
+  if (!plan) {
+    k.correlate(p, w, y, nb, cin, cout);
+    return;
+  }
+  for (let b = 0; b < nb; b++) {
+    const pB = p + b * cin * g.pv * 4;
+    const yB = y + b * cout * g.v * 4;
+    for (let blk = 0; blk < plan.blocks; blk++) {
+      const ty0 = blk * plan.tileRows;
+      k.wgInput!(pB, vs, cin, ty0, 0, 0);
+      k.wgGemm!(w, vs, ms, cin, cout, 0);
+      k.wgOutput!(ms, yB, cout, ty0, 0, 0);
+    }
+  }
+}
+
+/**
+ * The weight gradient on byte offsets into gw (zeroed by the caller): the direct kernel, or
+ * with a plan Winograd into dU4 (16·cout·cin·4 floats, winogradFilterAdjoint makes gw of it).
+ */
+function weightGradAt(
+  k: Kernels,
+  g: Geometry,
+  plan: WinogradPlan | null,
+  p: number,
+  gy: number,
+  gw: number,
+  nb: number,
+  cin: number,
+  cout: number,
+  vs: number,
+  mh: number,
+): void {
+  if (!plan) {
+    k.weightGrad(p, gy, gw, nb, cin, cout);
+    return;
+  }
+  for (let b = 0; b < nb; b++) {
+    const pB = p + b * cin * g.pv * 4;
+    const gB = gy + b * cout * g.v * 4;
+    for (let blk = 0; blk < plan.blocks; blk++) {
+      const ty0 = blk * plan.tileRows;
+      k.wgInput!(pB, vs, cin, ty0, 0, 0);
+      k.wgAdjoint!(gB, mh, cout, ty0, 0, 0);
+      k.wgWeightGemm!(mh, vs, gw, cin, cout, 0);
+    }
+  }
 }
 
 /** gw = the weight gradient (simd-conv.ts) if possible; false when the caller must use TS. */
@@ -202,16 +334,21 @@ export function simdWeightGrad(
   cout: number,
   g: SimdGeometry,
 ): boolean {
-  return withCopies(
+  const plan = winogradFor(P, g, cin, cout);
+  const acc = plan ? new Float32Array(16 * cout * cin * 4) : gw;
+  const ran = withCopies(
     flavourOf(P),
     g,
     [
       { data: P, init: "copy" },
       { data: gy, init: "copy" },
-      { data: gw, init: "zero", result: true },
+      { data: acc, init: "zero", result: true },
     ],
-    (k, [p, go, wo]) => k.weightGrad(p!, go!, wo!, nb, cin, cout),
+    (k, [p, go, wo, vs, mh]) => weightGradAt(k, g, plan, p!, go!, wo!, nb, cin, cout, vs ?? 0, mh ?? 0),
+    plan ? [winogradScratch(plan, cin), winogradScratch(plan, cout)] : [],
   );
+  if (ran && plan) winogradFilterAdjoint(acc as Float32Array, cin, cout, gw as Float32Array);
+  return ran;
 }
 
 /**
@@ -267,23 +404,85 @@ export function simdCouple(
 }
 
 /**
- * A region of WebAssembly memory holding arrays of one computation, so that consecutive
- * kernels pass data without copies (the untaped fused coupling forward). Views are valid
- * until the next `arena` call (which may grow the memory).
+ * Regions of WebAssembly memory holding the arrays of one computation, so that consecutive
+ * kernels pass data without copies (the untaped fused coupling forward). `release` returns
+ * them. Views are valid until the next allocation (which may grow the memory).
  */
 export function arena(
   dtype: "float64" | "float32",
   sizes: number[],
   g: SimdGeometry,
-): { offsets: number[]; view: (k: number) => FloatArray; kernels: Kernels } | null {
+): { offsets: number[]; view: (k: number) => FloatArray; kernels: Kernels; release: () => void } | null {
+  const k = kernelsFor(dtype, g);
+  if (!k) return null;
+  const eb = dtype === "float32" ? 4 : 8;
+  const offsets = sizes.map((n) => alloc(n * eb));
+  return {
+    offsets,
+    view: (i: number) => view(dtype, offsets[i]!, sizes[i]!),
+    kernels: k,
+    release: () => free(...offsets),
+  };
+}
+
+/** The kernels for this dtype and geometry, or null where SIMD does not apply. */
+export function kernelsFor(dtype: "float64" | "float32", g: SimdGeometry): Kernels | null {
   const f = dtype === "float32" ? F32 : F64;
   if (convBackend() !== "wasm" || g.n % f.vl !== 0) return null;
-  const k = kernels(g, f);
-  if (!k) return null;
-  const offsets = place(sizes, f.eb);
-  const view = (i: number) =>
-    f.eb === 4
-      ? new Float32Array(memory!.buffer, offsets[i]!, sizes[i]!)
-      : new Float64Array(memory!.buffer, offsets[i]!, sizes[i]!);
-  return { offsets, view, kernels: k };
+  return kernels(g, f);
+}
+
+/**
+ * y (+)= correlate(P, w) with P, y at byte offsets in WebAssembly memory (resident
+ * computations); w an ordinary array. Winograd where it applies, as simdCorrelate.
+ */
+export function correlateResident(
+  dtype: "float64" | "float32",
+  g: SimdGeometry,
+  p: number,
+  w: FloatArray,
+  y: number,
+  nb: number,
+  cin: number,
+  cout: number,
+): void {
+  const k = kernelsFor(dtype, g)!;
+  const plan = dtype === "float32" ? winogradFor(w, g, cin, cout) : null;
+  const weights = plan ? winogradFilter(w as Float32Array, cin, cout) : w;
+  const wo = alloc(weights.length * weights.BYTES_PER_ELEMENT);
+  const vs = plan ? alloc(4 * winogradScratch(plan, cin)) : -1;
+  const ms = plan ? alloc(4 * winogradScratch(plan, cout)) : -1;
+  try {
+    view(dtype, wo, weights.length).set(weights);
+    correlateAt(k, g, plan, p, wo, y, nb, cin, cout, vs, ms);
+  } finally {
+    free(wo, ...(plan ? [vs, ms] : []));
+  }
+}
+
+/** gw = the weight gradient from P, gy at byte offsets (resident computations). */
+export function weightGradResident(
+  dtype: "float64" | "float32",
+  g: SimdGeometry,
+  p: number,
+  gy: number,
+  gw: FloatArray,
+  nb: number,
+  cin: number,
+  cout: number,
+): void {
+  const k = kernelsFor(dtype, g)!;
+  const plan = dtype === "float32" ? winogradFor(gw, g, cin, cout) : null;
+  const n = plan ? 16 * cout * cin * 4 : gw.length;
+  const acc = alloc(n * gw.BYTES_PER_ELEMENT);
+  const vs = plan ? alloc(4 * winogradScratch(plan, cin)) : -1;
+  const mh = plan ? alloc(4 * winogradScratch(plan, cout)) : -1;
+  try {
+    view(dtype, acc, n).fill(0);
+    weightGradAt(k, g, plan, p, gy, acc, nb, cin, cout, vs, mh);
+    if (plan) winogradFilterAdjoint(view(dtype, acc, n) as Float32Array, cin, cout, gw as Float32Array);
+    else gw.set(view(dtype, acc, n));
+  } finally {
+    free(acc, ...(plan ? [vs, mh] : []));
+  }
 }
