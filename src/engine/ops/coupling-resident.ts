@@ -51,7 +51,6 @@ export function couplingResident(
   const iZ = sizes.slice(1, n).map((c) => slot(nb * c * v));
   const iH = slot(nb * 2 * v);
   const iA = net.alphas.map((al) => slot(al.size));
-  const iB = net.biases.map((bi) => slot(bi.size));
   const iX = slot(nb * v);
   const iM = slot(v);
   const iOut = slot(nb * (v + 1));
@@ -61,15 +60,13 @@ export function couplingResident(
     const frozen = frozenSites(lattice, maskParity);
     padFrozen(x.data, frozen, nb, g, ar.view(iP[0]!));
     for (let l = 0; l < n - 1; l++) ar.view(iA[l]!).set(net.alphas[l]!.data);
-    for (let l = 0; l < n; l++) ar.view(iB[l]!).set(net.biases[l]!.data);
     const off = ar.offsets;
     for (let l = 0; l < n; l++) {
       const c = sizes[l + 1]!;
       const last = l === n - 1;
       const zi = last ? iH : iZ[l]!;
-      // (element loops over views of WebAssembly memory are slow in V8: a kernel fills)
-      ar.kernels.fillBias(off[iB[l]!]!, off[zi]!, nb * c, c, 0, 0);
-      correlateResident(dtype, geom, off[iP[l]!]!, net.weights[l]!.data, off[zi]!, nb, sizes[l]!, c);
+      const bias = net.biases[l]!.data;
+      correlateResident(dtype, geom, off[iP[l]!]!, net.weights[l]!.data, off[zi]!, nb, sizes[l]!, c, bias);
       if (!last) {
         const shared = net.alphas[l]!.size === 1;
         ar.kernels.preluPad(off[zi]!, off[iP[l + 1]!]!, off[iA[l]!]!, nb * c, c, shared ? 0 : 1);
@@ -154,10 +151,17 @@ export function couplingTapedResident(
         Z.push(y);
         tape.regions.push(y);
       }
-      const bias = placed(net.biases[l]!.data as Float32Array);
-      k.fillBias(bias, y, nb * c, c, 0, 0);
-      free(bias);
-      correlateResident("float32", geom, P[l]!, net.weights[l]!.data, y, nb, sizes[l]!, c);
+      correlateResident(
+        "float32",
+        geom,
+        P[l]!,
+        net.weights[l]!.data,
+        y,
+        nb,
+        sizes[l]!,
+        c,
+        net.biases[l]!.data,
+      );
       if (!last) {
         const next = alloc(4 * nb * c * pv);
         P.push(next);
@@ -201,7 +205,7 @@ export function couplingTapedResident(
     lastCotangent(gOut, h, x.data, frozen, nb, v, inverse, gz, gx);
     let GZ = placed(gz);
     const one = placed(new Float32Array([1]));
-    const zero = placed(new Float32Array(Math.max(...sizes)));
+    const zeros = new Float32Array(Math.max(...sizes));
     // Per-plane sums of the current cotangent (bias gradient), from the PReLU backward.
     let planeSums: Float32Array | null = null;
     try {
@@ -231,8 +235,7 @@ export function couplingTapedResident(
         const PG = alloc(4 * nb * cout * pv);
         const GA = alloc(4 * nb * cin * v);
         kk.preluPad(GZ, PG, one, nb * cout, cout, 0); // slope 1: a plain periodic pad
-        kk.fillBias(zero, GA, nb * cin, cin, 0, 0);
-        correlateResident("float32", geom, PG, wT, GA, nb, cout, cin);
+        correlateResident("float32", geom, PG, wT, GA, nb, cout, cin, zeros);
         free(PG, GZ);
         GZ = GA;
         if (l === 0) {
@@ -258,7 +261,7 @@ export function couplingTapedResident(
         if (l - 1 === 0 && !gx && !needs[wIdx(0)] && !needs[wIdx(0) + 1]) break;
       }
     } finally {
-      free(GZ, one, zero);
+      free(GZ, one);
     }
     res[0] = gx;
     return res;

@@ -41,6 +41,7 @@ function buildModule(g: Geometry, f: Flavour): Uint8Array {
       ["wgInput", winogradInputFn(g, plan)],
       ["wgGemm", winogradGemmFn(plan)],
       ["wgOutput", winogradOutputFn(g, plan)],
+      ["wgOutputBias", winogradOutputFn(g, plan, true)],
       ["wgAdjoint", winogradAdjointFn(g, plan)],
       ["wgWeightGemm", winogradWeightGemmFn(plan)],
     );
@@ -77,6 +78,7 @@ export interface Kernels {
   wgInput?: Kernel;
   wgGemm?: Kernel;
   wgOutput?: Kernel;
+  wgOutputBias?: Kernel;
   wgAdjoint?: Kernel;
   wgWeightGemm?: Kernel;
 }
@@ -250,8 +252,7 @@ export function simdCorrelate(
         k.preluPad(src!, padded!, oneo!, nb * cin, cin, 0); // slope 1: a plain periodic pad
         p = padded!;
       }
-      if (bias) k.fillBias(bo!, yo!, nb * cout, cout, 0, 0);
-      correlateAt(k, g, plan, p, wo!, yo!, nb, cin, cout, vs ?? 0, ms ?? 0);
+      correlateAt(k, g, plan, p, wo!, yo!, nb, cin, cout, vs ?? 0, ms ?? 0, bias ? bo! : -1);
       if (pb) k.preluBackF32!(zo!, yo!, ao!, so!, nb * cout, cout);
     },
     scratch,
@@ -259,8 +260,9 @@ export function simdCorrelate(
 }
 
 /**
- * y += correlate(P, w) on byte offsets: the direct kernel, or with a plan Winograd (w is
- * then the transformed U, and vs, ms scratch of winogradScratch(plan, cin / cout) floats).
+ * y += correlate(P, w) on byte offsets (y = bias + correlate(P, w) with a bias offset): the
+ * direct kernel, or with a plan Winograd (w is then the transformed U, and vs, ms scratch
+ * of winogradScratch(plan, cin / cout) floats).
  */
 function correlateAt(
   k: Kernels,
@@ -274,11 +276,14 @@ function correlateAt(
   cout: number,
   vs: number,
   ms: number,
+  bias = -1,
 ): void {
   if (!plan) {
+    if (bias >= 0) k.fillBias(bias, y, nb * cout, cout, 0, 0);
     k.correlate(p, w, y, nb, cin, cout);
     return;
   }
+  const output = bias >= 0 ? k.wgOutputBias! : k.wgOutput!;
   for (let b = 0; b < nb; b++) {
     const pB = p + b * cin * g.pv * 4;
     const yB = y + b * cout * g.v * 4;
@@ -286,7 +291,7 @@ function correlateAt(
       const ty0 = blk * plan.tileRows;
       k.wgInput!(pB, vs, cin, ty0, 0, 0);
       k.wgGemm!(w, vs, ms, cin, cout, 0);
-      k.wgOutput!(ms, yB, cout, ty0, 0, 0);
+      output(ms, yB, cout, ty0, bias, 0);
     }
   }
 }
@@ -433,8 +438,9 @@ export function kernelsFor(dtype: "float64" | "float32", g: SimdGeometry): Kerne
 }
 
 /**
- * y (+)= correlate(P, w) with P, y at byte offsets in WebAssembly memory (resident
- * computations); w an ordinary array. Winograd where it applies, as simdCorrelate.
+ * y += correlate(P, w) with P, y at byte offsets in WebAssembly memory (resident
+ * computations); w an ordinary array. Winograd where it applies, as simdCorrelate. With a
+ * bias (an ordinary array): y = bias + correlate(P, w), y not read.
  */
 export function correlateResident(
   dtype: "float64" | "float32",
@@ -445,18 +451,21 @@ export function correlateResident(
   nb: number,
   cin: number,
   cout: number,
+  bias?: FloatArray,
 ): void {
   const k = kernelsFor(dtype, g)!;
   const plan = dtype === "float32" ? winogradFor(w, g, cin, cout) : null;
   const weights = plan ? winogradFilter(w as Float32Array, cin, cout) : w;
   const wo = alloc(weights.length * weights.BYTES_PER_ELEMENT);
+  const bo = bias ? alloc(bias.length * bias.BYTES_PER_ELEMENT) : -1;
   const vs = plan ? alloc(4 * winogradScratch(plan, cin)) : -1;
   const ms = plan ? alloc(4 * winogradScratch(plan, cout)) : -1;
   try {
     view(dtype, wo, weights.length).set(weights);
-    correlateAt(k, g, plan, p, wo, y, nb, cin, cout, vs, ms);
+    if (bias) view(dtype, bo, bias.length).set(bias);
+    correlateAt(k, g, plan, p, wo, y, nb, cin, cout, vs, ms, bo);
   } finally {
-    free(wo, ...(plan ? [vs, ms] : []));
+    free(wo, ...(bias ? [bo] : []), ...(plan ? [vs, ms] : []));
   }
 }
 

@@ -335,12 +335,14 @@ export function winogradGemmFn(plan: WinogradPlan): number[] {
 }
 
 /**
- * output(M, Y, cout, ty0, _, _): Y[o][2×2 tile] += Aᵀ M A for the block at ty0 of one
- * sample; Y points at the sample's (unpadded) output planes.
+ * output(M, Y, cout, ty0, B, _): Y[o][2×2 tile] += Aᵀ M A for the block at ty0 of one
+ * sample; Y points at the sample's (unpadded) output planes. `withBias`: Y = B[o] + Aᵀ M A
+ * instead (Y is not read: no separate pass to fill it with the bias first).
  */
-export function winogradOutputFn(g: Geometry, plan: WinogradPlan): number[] {
+export function winogradOutputFn(g: Geometry, plan: WinogradPlan, withBias = false): number[] {
   const c = new Code(6);
-  const [M, Y, COUT, TY0] = [0, 1, 2, 3];
+  const [M, Y, COUT, TY0, BIAS] = [0, 1, 2, 3, 4];
+  const bias = c.local(V128);
   const o = c.local(I32);
   const t = c.local(I32);
   const q = c.local(I32);
@@ -363,6 +365,13 @@ export function winogradOutputFn(g: Geometry, plan: WinogradPlan): number[] {
     () => c.get(COUT),
     1,
     () => {
+      if (withBias)
+        c.get(BIAS)
+          .get(o)
+          .i32(4)
+          .op(0x6c, 0x6a)
+          .simd(SPLAT_LOAD, ...mem(0))
+          .set(bias);
       c.loop(
         t,
         () => c.i32(plan.tileRows),
@@ -437,7 +446,8 @@ export function winogradOutputFn(g: Geometry, plan: WinogradPlan): number[] {
                 ] as const) {
                   const off = row * g.n * 4 + half;
                   c.get(dst);
-                  c.get(dst).simd(LOAD, ...mem(off));
+                  if (withBias) c.get(bias);
+                  else c.get(dst).simd(LOAD, ...mem(off));
                   c.get(y[2 * row]!)
                     .get(y[2 * row + 1]!)
                     .simd(SHUFFLE, ...sel);
