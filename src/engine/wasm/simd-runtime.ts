@@ -17,13 +17,12 @@ import {
   winogradAdjointFn,
   winogradFilter,
   winogradFilterAdjoint,
-  winogradGemmFn,
   winogradInputFn,
   winogradOutputFn,
   winogradPlan,
   winogradScratch,
-  winogradWeightGemmFn,
 } from "./simd-winograd.js";
+import { winogradGemmFn, winogradWeightGemmFn } from "./simd-winograd-gemm.js";
 
 function buildModule(g: Geometry, f: Flavour): Uint8Array {
   const withCouple = f === F32 && g.v % 4 === 0;
