@@ -46,9 +46,13 @@ describe("latticeflow train", () => {
   it("--resume continues exactly where the run stopped", async () => {
     const straight = join(tmp, "straight");
     const split = join(tmp, "split");
-    expect((await run("train", ...TINY, "--steps", "6", "--seed", "3", "--out", straight)).code).toBe(0);
+    const a = await run("train", ...TINY, "--steps", "6", "--seed", "3", "--out", straight, "--json");
+    expect(a.code).toBe(0);
     expect((await run("train", ...TINY, "--steps", "3", "--seed", "3", "--out", split)).code).toBe(0);
-    expect((await run("train", "--resume", "--steps", "6", "--out", split, "--quiet")).code).toBe(0);
+    const b = await run("train", "--resume", "--steps", "6", "--out", split, "--quiet", "--json");
+    expect(b.code).toBe(0);
+    // The summary's ESS covers the run's last steps, those before the resume included.
+    expect(lastJson(b.stdout).ess).toBe(lastJson(a.stdout).ess);
     const losses = (d: string) =>
       readFileSync(join(d, "metrics.jsonl"), "utf8")
         .trim()

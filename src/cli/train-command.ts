@@ -18,6 +18,7 @@ import {
   loadTraining,
   RUN_FILES,
   readConfig,
+  readMetrics,
   saveTraining,
   truncateMetrics,
   writeConfig,
@@ -184,7 +185,12 @@ async function trainLoop(
       );
     }
   };
-  const recentEss: number[] = [];
+  // The summary's ESS is over the run's last 100 steps, those before a resume included.
+  const recentEss: number[] = opts.resume
+    ? readMetrics(opts.out)
+        .slice(-100)
+        .map((r) => r.ess)
+    : [];
   let lastLoss = Number.NaN;
   const t0 = performance.now();
   let lastYield = t0;
