@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import * as E from "../src/engine/index.js";
-import { heapLiveBytes } from "../src/engine/wasm/simd-heap.js";
+import { heapLiveBytes, setHeapLimit } from "../src/engine/wasm/simd-heap.js";
 import { simdCorrelate } from "../src/engine/wasm/simd-runtime.js";
 import { winogradPlan } from "../src/engine/wasm/simd-winograd.js";
 import { AffineCoupling } from "../src/flows/affine-coupling.js";
@@ -143,6 +143,31 @@ describe("resident float32 coupling op", () => {
     for (let i = 0; i < 3; i++) E.valueAndGrad(f)({ ...params, x });
     expect(heapLiveBytes()).toBe(before);
     layer.forwardAndLogDet(params, x);
+    expect(heapLiveBytes()).toBe(before);
+  });
+
+  it("falls back (copying path, then TypeScript kernels) when the heap cannot grow", () => {
+    // A lattice no other test uses, so the heap has no free regions of these sizes and every
+    // allocation would have to grow it.
+    const layer = new AffineCoupling({ latticeShape: [8, 24], parity: 1, hidden: [16, 16], kernel: 3 });
+    const params = layer.initParams(new Rng(5), "float32");
+    const x = rand([3, 8, 24], "float32", 6);
+    const f = (p: E.Params) => E.sum(layer.forwardAndLogDet(p, p.x!).logDet);
+    E.setConvBackend("js");
+    const want = E.valueAndGrad(f)({ ...params, x });
+    const sample = layer.forwardAndLogDet(params, x).y.data;
+    E.setConvBackend("wasm");
+    const before = heapLiveBytes();
+    const old = setHeapLimit(0);
+    try {
+      const got = E.valueAndGrad(f)({ ...params, x });
+      expect(Math.abs(got.value - want.value)).toBeLessThan(1e-4 * (1 + Math.abs(want.value)));
+      for (const k of Object.keys(want.grads))
+        expect(scaledErr(got.grads[k]!.data, want.grads[k]!.data)).toBeLessThan(1e-4);
+      expect(scaledErr(layer.forwardAndLogDet(params, x).y.data, sample)).toBeLessThan(1e-5);
+    } finally {
+      setHeapLimit(old);
+    }
     expect(heapLiveBytes()).toBe(before);
   });
 });

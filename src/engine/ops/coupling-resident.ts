@@ -136,13 +136,14 @@ export function couplingTapedResident(
   const Z: number[] = [];
   const p0 = new Float32Array(nb * pv);
   padFrozen(x.data, frozen, nb, g, p0);
-  P.push(placed(p0));
-  tape.regions.push(P[0]!);
   const h = new Float32Array(nb * 2 * v);
   const out = allocate("float32", nb * (v + 1)) as Float32Array;
-  const H = alloc(4 * h.length);
-  const temps: number[] = [H];
+  const temps: number[] = [];
   try {
+    P.push(placed(p0));
+    tape.regions.push(P[0]!);
+    const H = alloc(4 * h.length);
+    temps.push(H);
     for (let l = 0; l < n; l++) {
       const c = sizes[l + 1]!;
       const last = l === n - 1;
@@ -180,6 +181,7 @@ export function couplingTapedResident(
     h.set(view("float32", H, h.length)); // s, t: the backward's JavaScript end reads them
   } catch (e) {
     free(...tape.regions);
+    if (e instanceof RangeError) return null; // the heap could not grow: the copying path
     throw e;
   } finally {
     free(...temps);

@@ -16,6 +16,17 @@ const liveSize = new Map<number, number>();
 
 /** Room the heap may take: wasm32 addresses 4 GiB; leave headroom for the engine. */
 export const HEAP_LIMIT = 3 * 2 ** 30;
+let limit = HEAP_LIMIT;
+
+/**
+ * Cap the heap below HEAP_LIMIT (tests: what happens when it cannot grow; callers then fall
+ * back to copying or to TypeScript kernels). Returns the previous cap.
+ */
+export function setHeapLimit(bytes: number): number {
+  const old = limit;
+  limit = Math.min(bytes, HEAP_LIMIT);
+  return old;
+}
 
 export function wasmMemory(): WebAssembly.Memory {
   if (!memory) memory = new WebAssembly.Memory({ initial: 16 });
@@ -26,15 +37,15 @@ const rounded = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
 
 /** Whether `bytes` more (in regions of these sizes) fit under HEAP_LIMIT without reuse. */
 export function heapFits(bytes: number): boolean {
-  return top + bytes <= HEAP_LIMIT;
+  return top + bytes <= limit;
 }
 
-/** A region of at least `bytes` bytes; its byte offset. Throws RangeError past HEAP_LIMIT. */
+/** A region of at least `bytes` bytes; its byte offset. Throws RangeError past the cap. */
 export function alloc(bytes: number): number {
   const b = rounded(bytes);
   let off = freeBySize.get(b)?.pop();
   if (off === undefined) {
-    if (top + b > HEAP_LIMIT) throw new RangeError(`WebAssembly heap: ${top + b} bytes exceed ${HEAP_LIMIT}`);
+    if (top + b > limit) throw new RangeError(`WebAssembly heap: ${top + b} bytes exceed ${limit}`);
     off = top;
     top += b;
     const mem = wasmMemory();

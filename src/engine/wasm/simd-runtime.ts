@@ -154,7 +154,14 @@ function withCopies(
   const k = kernels(g, f);
   if (!k) return false;
   const dtype = f === F32 ? "float32" : "float64";
-  const offsets = [...operands.map((o) => o.data.length), ...scratch].map((n) => alloc(n * f.eb));
+  const offsets: number[] = [];
+  try {
+    for (const n of [...operands.map((o) => o.data.length), ...scratch]) offsets.push(alloc(n * f.eb));
+  } catch (e) {
+    free(...offsets);
+    if (e instanceof RangeError) return false; // the heap could not grow: TypeScript kernels
+    throw e;
+  }
   try {
     operands.forEach((o, i) => {
       const v = view(dtype, offsets[i]!, o.data.length);
@@ -420,7 +427,14 @@ export function arena(
   const k = kernelsFor(dtype, g);
   if (!k) return null;
   const eb = dtype === "float32" ? 4 : 8;
-  const offsets = sizes.map((n) => alloc(n * eb));
+  const offsets: number[] = [];
+  try {
+    for (const n of sizes) offsets.push(alloc(n * eb));
+  } catch (e) {
+    free(...offsets);
+    if (e instanceof RangeError) return null; // the heap could not grow
+    throw e;
+  }
   return {
     offsets,
     view: (i: number) => view(dtype, offsets[i]!, sizes[i]!),
