@@ -6,8 +6,11 @@
  * Workers need the compiled worker script, so this test runs the built package (`npm test`
  * builds dist/ first; LATTICEFLOW_DIST points elsewhere).
  */
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const dist = process.env.LATTICEFLOW_DIST ?? join(__dirname, "..", "dist");
@@ -123,4 +126,88 @@ describe.skipIf(!built)("multi-threaded training", () => {
       }
     }
   });
+
+  it("a worker that dies during a job, or never starts, is reported instead of waited for", async () => {
+    // In a child process: without the liveness check the caller blocks in Atomics.wait for
+    // ever, and this test must fail, not hang the suite.
+    const url = (p: string) => pathToFileURL(join(dist, "src", p)).href;
+    const script = `
+      import { Worker } from "node:worker_threads";
+      const { createParallelTrainer } = await import(${JSON.stringify(url("parallel/shard.js"))});
+      const { adam } = await import(${JSON.stringify(url("train/adam.js"))});
+      const { Rng } = await import(${JSON.stringify(url("rng/philox.js"))});
+      const shard = ${JSON.stringify(url("parallel/shard.js"))};
+      const spec = ${JSON.stringify(spec)};
+      // A worker running the real handler, except that \`job\` decides what a job does.
+      const faulty = (job) => () => {
+        const w = new Worker(\`
+          const { parentPort } = require("node:worker_threads");
+          import(\${JSON.stringify(shard)}).then(({ createWorkerHandler }) => {
+            const h = createWorkerHandler();
+            process.on("exit", h.exiting);
+            parentPort.on("message", (m) => { if (m.type === "init") h.onMessage(m); else { \${job} } });
+          });\`, { eval: true });
+        w.on("error", () => {});
+        return w;
+      };
+      const cannotLoad = () => {
+        const w = new Worker("throw new Error('cannot load');", { eval: true });
+        w.on("error", () => {});
+        return w;
+      };
+      const cases = [
+        { spawn: faulty("process.exit(1);") },
+        { spawn: faulty("setTimeout(() => { throw new Error('boom'); });") },
+        { spawn: faulty("throw new Error('boom');") },
+        // An error inside the real job (a shard outside the batch) is caught and reported.
+        { spawn: faulty("h.onMessage({ ...m, start: 1e9 });") },
+        { spawn: cannotLoad, startTimeoutMs: 300 },
+      ];
+      const out = [];
+      for (const c of cases) {
+        const tr = createParallelTrainer({ spec, optimizer: adam({ lr: 1e-2 }), batch: 8, threads: 2, ...c });
+        const st = tr.init(new Rng(3));
+        const before = Array.from(st.params["0.net.0.weight"].data);
+        const errors = [];
+        for (let k = 0; k < 2; k++) {
+          try { tr.step(st); errors.push("no error"); } catch (e) { errors.push(e.name + ": " + e.message); }
+        }
+        const untouched = Array.from(st.params["0.net.0.weight"].data).every((v, i) => v === before[i]);
+        out.push({ errors, untouched });
+        tr.close();
+      }
+      console.log(JSON.stringify(out));
+    `;
+    // A file, not `-e`: workers inherit --input-type, which would make their eval code ESM.
+    const dir = mkdtempSync(join(tmpdir(), "latticeflow-workers-"));
+    const file = join(dir, "dying-workers.mjs");
+    writeFileSync(file, script);
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [file]);
+      let stdout = "";
+      let stderr = "";
+      p.stdout.on("data", (d) => (stdout += d));
+      p.stderr.on("data", (d) => (stderr += d));
+      const timer = setTimeout(() => p.kill("SIGKILL"), 30_000);
+      p.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    }).finally(() => rmSync(dir, { recursive: true, force: true }));
+    expect(r.code, `child hung or failed: ${r.stderr}`).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { errors: string[]; untouched: boolean }[];
+    const fix = "rerun with --threads 1 (or threads: 1) to see the error on the main thread";
+    const expected = [
+      `WorkerError: worker thread 1 exited during a job; ${fix}`,
+      `WorkerError: worker thread 1 exited during a job; ${fix}`,
+      `WorkerError: worker thread 1 exited during a job; ${fix}`,
+      `WorkerError: worker thread 1 failed (its error is printed above); ${fix}`,
+      `WorkerError: worker thread 1 did not start within 0.3 s (its script failed to load?); ${fix}`,
+    ];
+    for (const [k, o] of out.entries()) {
+      expect(o.errors).toEqual([expected[k], expected[k]]); // and the trainer stays broken
+      expect(o.untouched).toBe(true); // the failed step left the weights alone
+    }
+    expect(out).toHaveLength(expected.length);
+  }, 40_000);
 });

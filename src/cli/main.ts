@@ -2,6 +2,7 @@
 /** The `latticeflow` command line. Each command registers itself from its own file. */
 import { Command, CommanderError } from "commander";
 import { FormatError } from "../io/safetensors.js";
+import { WorkerError } from "../parallel/shard.js";
 import { registerCompareCommand } from "./compare-command.js";
 import { registerDemoCommand } from "./demo-command.js";
 import { UsageError } from "./errors.js";
@@ -46,6 +47,12 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof UsageError || e instanceof FormatError || e instanceof RangeError) {
       process.stderr.write(`latticeflow: error: ${e.message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    if (e instanceof WorkerError) {
+      // Not the user's input, but still one line: the message says how to see the cause.
+      process.stderr.write(`latticeflow: error: ${e.message}\n`);
+      process.exitCode = 1;
       return;
     }
     throw e;

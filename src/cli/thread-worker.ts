@@ -2,5 +2,7 @@
 import { parentPort } from "node:worker_threads";
 import { createWorkerHandler } from "../parallel/shard.js";
 
-const handle = createWorkerHandler();
-parentPort!.on("message", handle);
+const handler = createWorkerHandler();
+parentPort!.on("message", handler.onMessage);
+// 'exit' also fires after an uncaught error; the handler wakes the blocked caller.
+process.on("exit", handler.exiting);

@@ -11,6 +11,12 @@
  * shard order, so it differs from the single-threaded one only by rounding and is
  * identical run to run for the same thread count.
  *
+ * Liveness: a worker marks its slot of a shared status array ready when it has its model,
+ * and dead when it exits (the backend calls the handler's `exiting`, e.g. from Node's
+ * process 'exit', which also fires on an uncaught error). The blocked caller sees either
+ * at its next wake-up and throws `WorkerError` instead of waiting forever; a worker that
+ * never starts (its script fails to load) is reported after `startTimeoutMs`.
+ *
  * This module is environment-neutral: it talks to workers through `WorkerPort` and a
  * `Spawn` function. Node's worker_threads backend is src/cli/threads.ts (with the worker
  * entry src/cli/thread-worker.ts); a browser backend wraps Web Workers the same way (they
@@ -58,6 +64,19 @@ interface InitMessage {
   spec: ModelSpec;
   names: string[];
   shapes: number[][];
+  /** Int32 worker states, one per slot (see `WorkerState`). */
+  status: SharedArrayBuffer;
+  /** The completion flags of `JobMessage`, notified when this worker dies. */
+  ctrl: SharedArrayBuffer;
+  slot: number;
+}
+
+/** The values of a slot of the shared status array. */
+const WorkerState = { Starting: 0, Ready: 1, Dead: 2 } as const;
+
+/** A worker thread failed or died; the computation cannot go on (rerun with one thread). */
+export class WorkerError extends Error {
+  override name = "WorkerError";
 }
 
 interface JobMessage {
@@ -121,17 +140,34 @@ export class ShardRunner {
   }
 }
 
+export interface WorkerHandler {
+  /** Handle one message from the caller. */
+  onMessage(message: unknown): void;
+  /** The worker is exiting (call it from the environment's exit hook): wakes the caller. */
+  exiting(): void;
+}
+
 /** The message handler a worker runs (src/cli/thread-worker.ts installs it). */
-export function createWorkerHandler(): (message: unknown) => void {
+export function createWorkerHandler(): WorkerHandler {
   let runner: ShardRunner | null = null;
   let names: string[] = [];
   let shapes: number[][] = [];
-  return (message) => {
+  let home: { status: Int32Array; ctrl: Int32Array; slot: number } | null = null;
+  const exiting = () => {
+    if (!home) return;
+    Atomics.store(home.status, home.slot, WorkerState.Dead);
+    Atomics.notify(home.status, home.slot);
+    Atomics.notify(home.ctrl, home.slot);
+  };
+  const onMessage = (message: unknown) => {
     const m = message as InitMessage | JobMessage;
     if (m.type === "init") {
       runner = new ShardRunner(m.spec);
       names = m.names;
       shapes = m.shapes;
+      home = { status: new Int32Array(m.status), ctrl: new Int32Array(m.ctrl), slot: m.slot };
+      Atomics.store(home.status, m.slot, WorkerState.Ready);
+      Atomics.notify(home.status, m.slot);
       return;
     }
     const ctrl = new Int32Array(m.ctrl);
@@ -171,6 +207,7 @@ export function createWorkerHandler(): (message: unknown) => void {
     }
     Atomics.notify(ctrl, m.slot);
   };
+  return { onMessage, exiting };
 }
 
 /** Contiguous shards of n over t threads (the first ones one larger). */
@@ -192,6 +229,8 @@ export interface ParallelConfig {
   /** Threads including the calling one; 1 runs everything on the calling thread. */
   threads: number;
   spawn?: Spawn;
+  /** How long workers may take to load and build the model (default 60 s). */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -212,6 +251,19 @@ export function createParallelTrainer(cfg: ParallelConfig) {
   let total = 0;
   const ctrlSab = new SharedArrayBuffer(4 * Math.max(1, threads));
   const ctrl = new Int32Array(ctrlSab);
+  const statusSab = new SharedArrayBuffer(4 * Math.max(1, threads));
+  const status = new Int32Array(statusSab);
+  const startTimeoutMs = cfg.startTimeoutMs ?? 60_000;
+  const rerun = "rerun with --threads 1 (or threads: 1) to see the error on the main thread";
+  let broken: WorkerError | null = null;
+
+  /** End the workers and remember why: a trainer with a dead worker stays unusable. */
+  function fail(message: string): never {
+    for (const w of workers.splice(0)) w.terminate();
+    names = [];
+    broken = new WorkerError(message);
+    throw broken;
+  }
   let gen = 0;
   let paramBuf: { sab: SharedArrayBuffer; data: FloatArray } | null = null;
   const zBufs = new Map<number, { sab: SharedArrayBuffer; data: FloatArray }>();
@@ -226,7 +278,33 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     paramBuf = sharedArray(dtype, total);
     const shapes = ks.map((k) => [...params[k]!.shape]);
     while (workers.length < threads - 1) workers.push(cfg.spawn!());
-    for (const w of workers) w.postMessage({ type: "init", spec, names, shapes } satisfies InitMessage);
+    workers.forEach((w, i) => {
+      Atomics.store(status, i + 1, WorkerState.Starting);
+      const slot = i + 1;
+      w.postMessage({
+        type: "init",
+        spec,
+        names,
+        shapes,
+        status: statusSab,
+        ctrl: ctrlSab,
+        slot,
+      } satisfies InitMessage);
+    });
+    const deadline = performance.now() + startTimeoutMs;
+    for (let w = 1; w < threads; w++) {
+      for (;;) {
+        const s = Atomics.load(status, w);
+        if (s === WorkerState.Ready) break;
+        if (s === WorkerState.Dead) fail(`worker thread ${w} exited while starting; ${rerun}`);
+        const left = deadline - performance.now();
+        if (left <= 0)
+          fail(
+            `worker thread ${w} did not start within ${startTimeoutMs / 1000} s (its script failed to load?); ${rerun}`,
+          );
+        Atomics.wait(status, w, s, Math.min(left, 1000));
+      }
+    }
   }
 
   function zBuffer(n: number) {
@@ -253,6 +331,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     const n = z.shape[0]!;
     const sh = shards(n, threads);
     if (threads === 1) return { local: runLocal(z), parts: [] };
+    if (broken) throw broken;
     setup(params);
     let o = 0;
     for (let k = 0; k < names.length; k++) {
@@ -290,7 +369,9 @@ export function createParallelTrainer(cfg: ParallelConfig) {
       for (;;) {
         const s = Atomics.load(ctrl, w);
         if (s === gen) break;
-        if (s === -gen) throw new Error(`worker ${w} failed (see its error output)`);
+        if (s === -gen) fail(`worker thread ${w} failed (its error is printed above); ${rerun}`);
+        if (Atomics.load(status, w) === WorkerState.Dead)
+          fail(`worker thread ${w} exited during a job; ${rerun}`);
         Atomics.wait(ctrl, w, s, 1000);
       }
     }
