@@ -23,6 +23,19 @@ describe("browser safety", () => {
       expect(text).not.toMatch(/\bprocess\.|\brequire\(/);
     });
   }
+  it("numerics take elementary functions from src/math, whose bits do not depend on the engine", () => {
+    // ECMAScript leaves these Math functions and `**` to the engine (V8 versions already
+    // differ); figures (src/plots) only draw, so they may use them.
+    const approximated =
+      /\bMath\.(exp|expm1|log|log1p|log2|log10|tanh|sinh|cosh|sin|cos|tan|asin|acos|atan|atan2|asinh|acosh|atanh|pow|cbrt|hypot)\(|[^*/\s]\s*\*\*\s*[^*/\s]/;
+    for (const f of core.filter((f) => !/(plots|math)[/\\]/.test(relative(SRC, f)))) {
+      const code = readFileSync(f, "utf8")
+        .split("\n")
+        .filter((l) => !/^\s*(\*|\/\/|\/\*)/.test(l))
+        .join("\n");
+      expect(code, relative(SRC, f)).not.toMatch(approximated);
+    }
+  });
   it("physics never imports the training stack", () => {
     for (const f of core.filter((f) => /(theories|mcmc|observables|analysis)/.test(f))) {
       expect(readFileSync(f, "utf8"), f).not.toMatch(/from\s+["']\.\.\/(engine|flows|train)\//);

@@ -39,6 +39,6 @@ export function bootstrap(
   // min() guards an RNG that can return exactly 1.
   for (let k = 0; k < samples; k++) theta[k] = f(avg(() => Math.min(nb - 1, Math.floor(rng.uniform() * nb))));
   const m = theta.reduce((s, t) => s + t, 0) / samples;
-  const ss = theta.reduce((s, t) => s + (t - m) ** 2, 0); // two-pass: no cancellation
+  const ss = theta.reduce((s, t) => s + (t - m) * (t - m), 0); // two-pass: no cancellation
   return { value, error: Math.sqrt(ss / (samples - 1)) };
 }

@@ -17,6 +17,7 @@
  *   leading term τ_int √((4W+2)/N), Madras–Sokal).
  * Γ_F(t) is computed for all lags at once by a zero-padded FFT.
  */
+import * as math from "../math/index.js";
 
 export interface GammaOptions {
   /** Wolff's S ≈ τ_exp/τ_int guess for the window criterion; 0 assumes no autocorrelation (W = 0). */
@@ -79,8 +80,8 @@ export function gammaMethod(
   let gint = 0;
   for (let t = 1; t <= tmax && !windowConverged; t++) {
     gint += G[t] / gamma0; // τ_int(t) − 1/2
-    const tauW = gint <= 0 ? Number.EPSILON : S / Math.log((gint + 1) / gint);
-    if (Math.exp(-t / tauW) - tauW / Math.sqrt(t * N) < 0) {
+    const tauW = gint <= 0 ? Number.EPSILON : S / math.log((gint + 1) / gint);
+    if (math.exp(-t / tauW) - tauW / Math.sqrt(t * N) < 0) {
       W = t;
       windowConverged = true;
     }
@@ -157,7 +158,7 @@ function project(
   series.forEach((s, a) => {
     const m = means[a];
     let v = 0;
-    for (let i = 0; i < N; i++) v += (s[i] - m) ** 2;
+    for (let i = 0; i < N; i++) v += (s[i] - m) * (s[i] - m);
     const h = Math.sqrt(v / N / N);
     if (h === 0) return; // this observable does not fluctuate
     const x = means.slice();
@@ -213,8 +214,8 @@ function fft(re: Float64Array, im: Float64Array): void {
   const cos = new Float64Array(n >> 1);
   const sin = new Float64Array(n >> 1);
   for (let k = 0; k < n >> 1; k++) {
-    cos[k] = Math.cos((2 * Math.PI * k) / n);
-    sin[k] = -Math.sin((2 * Math.PI * k) / n);
+    cos[k] = math.cos((2 * Math.PI * k) / n);
+    sin[k] = -math.sin((2 * Math.PI * k) / n);
   }
   for (let len = 2; len <= n; len <<= 1) {
     const half = len >> 1;

@@ -52,6 +52,6 @@ export function binnedJackknife(
   // Leave-one-bin-out means from the totals: O(N_b) instead of O(N_b²).
   const theta = bins.map((bin) => f(total.map((t, a) => (t - bin[a]) / (nb - 1))));
   const thetaBar = theta.reduce((s, t) => s + t, 0) / nb;
-  const ss = theta.reduce((s, t) => s + (t - thetaBar) ** 2, 0);
+  const ss = theta.reduce((s, t) => s + (t - thetaBar) * (t - thetaBar), 0);
   return { value, error: Math.sqrt(((nb - 1) / nb) * ss), bias: (nb - 1) * (thetaBar - value) };
 }

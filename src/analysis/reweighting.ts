@@ -10,12 +10,13 @@
  *    bound (the reverse-KL loss is its negative), so F = −ln Z ≤ −mean(logw) = fVariational.
  * Flow-based sampling: Albergo, Kanwar, Shanahan, arXiv:1904.12072. logw = −∞ (zero weight) is allowed.
  */
+import * as math from "../math/index.js";
 
 export function essFromLogWeights(logw: Float64Array): number {
   check(logw, 1, "essFromLogWeights");
   const twice = logw.map((l) => 2 * l);
-  const logEss = 2 * logsumexp(logw) - logsumexp(twice) - Math.log(logw.length);
-  return Math.min(1, Math.exp(logEss)); // ≤ 1 by Cauchy–Schwarz; min() only trims rounding
+  const logEss = 2 * logsumexp(logw) - logsumexp(twice) - math.log(logw.length);
+  return Math.min(1, math.exp(logEss)); // ≤ 1 by Cauchy–Schwarz; min() only trims rounding
 }
 
 export function reweightedMean(values: Float64Array, logw: Float64Array): { value: number; error: number } {
@@ -30,7 +31,10 @@ export function reweightedMean(values: Float64Array, logw: Float64Array): { valu
     value += w[i] * values[i];
   }
   let v = 0;
-  for (let i = 0; i < w.length; i++) v += (w[i] * (values[i] - value)) ** 2;
+  for (let i = 0; i < w.length; i++) {
+    const d = w[i] * (values[i] - value);
+    v += d * d;
+  }
   return { value, error: Math.sqrt(v) };
 }
 
@@ -50,12 +54,12 @@ export function logZEstimate(logw: Float64Array): LogZEstimate {
   // sd(w)/mean(w) is scale-free, so use w/max(w) ∈ [0, 1].
   let m = Number.NEGATIVE_INFINITY;
   for (const l of logw) m = Math.max(m, l);
-  const u = logw.map((l) => Math.exp(l - m));
+  const u = logw.map((l) => math.exp(l - m));
   const mu = u.reduce((s, x) => s + x, 0) / N;
-  const varU = u.reduce((s, x) => s + (x - mu) ** 2, 0) / (N - 1);
+  const varU = u.reduce((s, x) => s + (x - mu) * (x - mu), 0) / (N - 1);
   const meanLogw = logw.reduce((s, x) => s + x, 0) / N;
   return {
-    lnZ: lse - Math.log(N),
+    lnZ: lse - math.log(N),
     lnZError: Math.sqrt(varU / N) / mu,
     variationalLowerBound: meanLogw,
     fVariational: -meanLogw,
@@ -68,13 +72,13 @@ export function logsumexp(x: Float64Array): number {
   for (const v of x) m = Math.max(m, v);
   if (m === Number.NEGATIVE_INFINITY) return m;
   let s = 0;
-  for (const v of x) s += Math.exp(v - m);
-  return m + Math.log(s);
+  for (const v of x) s += math.exp(v - m);
+  return m + math.log(s);
 }
 
 function normalisedWeights(logw: Float64Array): Float64Array {
   const lse = logsumexp(logw);
-  return logw.map((l) => Math.exp(l - lse));
+  return logw.map((l) => math.exp(l - lse));
 }
 
 /** NaN and +∞ are rejected; −∞ (zero weight) is fine unless every weight is zero. */

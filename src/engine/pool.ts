@@ -15,7 +15,7 @@ import type { DType, FloatArray } from "./tensor.js";
 const free = new Map<string, FloatArray[]>();
 let pooledBytes = 0;
 /** Past this many bytes of free arrays, released arrays are dropped instead of kept. */
-let capBytes = 2 ** 31;
+let capBytes = 2 * 1024 * 1024 * 1024;
 
 function key(dtype: DType, n: number): string {
   return dtype === "float32" ? `f${n}` : `d${n}`;

@@ -56,7 +56,7 @@ export class PeriodicCnn {
       const w = zeros([cout, cin, ...kshape], dtype);
       const b = zeros([cout], dtype);
       if (!(this.config.zeroLast && j === n - 1)) {
-        const bound = 1 / Math.sqrt(cin * kernel ** dim);
+        const bound = 1 / Math.sqrt(cin * kshape.reduce((p, k) => p * k, 1));
         for (let i = 0; i < w.size; i++) w.data[i] = (2 * rng.uniform() - 1) * bound;
         for (let i = 0; i < b.size; i++) b.data[i] = (2 * rng.uniform() - 1) * bound;
       }

@@ -3,6 +3,7 @@
  *   log r(z) = −½ Σ_x z(x)² − (V/2)·log 2π
  */
 import { type DType, mul, scale, shift, sum, type Tensor, zeros } from "../engine/index.js";
+import * as math from "../math/index.js";
 import type { Rng } from "../rng/philox.js";
 
 export class NormalPrior {
@@ -21,6 +22,6 @@ export class NormalPrior {
   /** log r(z) per batch element, shape [B]. */
   logProb(z: Tensor): Tensor {
     const axes = this.latticeShape.map((_, i) => i + 1);
-    return shift(scale(sum(mul(z, z), axes), -0.5), -0.5 * this.volume * Math.log(2 * Math.PI));
+    return shift(scale(sum(mul(z, z), axes), -0.5), -0.5 * this.volume * math.log(2 * Math.PI));
   }
 }

@@ -25,6 +25,8 @@
  * fixed ε, from the chain's own random stream. Each fixed count is a valid HMC update and the
  * count does not depend on the state, so the mixture leaves e^{−S} invariant too.
  */
+
+import * as math from "../math/index.js";
 import type { Theory } from "../theories/theory.js";
 import type { RandomSource } from "./random.js";
 
@@ -173,10 +175,10 @@ class StepSizeAdapter {
     private readonly target: number,
     private readonly total: number,
   ) {
-    this.logEps = Math.log(eps0);
+    this.logEps = math.log(eps0);
   }
   update(acceptProb: number): void {
-    this.logEps += (acceptProb - this.target) * (1 + this.t / 10) ** -0.6;
+    this.logEps += (acceptProb - this.target) * math.pow(1 + this.t / 10, -0.6);
     this.t++;
     if (2 * this.t > this.total) {
       this.sum += this.logEps;
@@ -184,7 +186,7 @@ class StepSizeAdapter {
     }
   }
   get final(): number {
-    return Math.exp(this.count > 0 ? this.sum / this.count : this.logEps);
+    return math.exp(this.count > 0 ? this.sum / this.count : this.logEps);
   }
 }
 
@@ -246,7 +248,7 @@ export function hmcChain(theory: Theory, opts: HmcOptions, rng: RandomSource): H
     const dH = sNew - sOld + 0.5 * (k1 - k0);
     // Always draw u so the random stream does not depend on ΔH; NaN ΔH is rejected.
     const u = rng.uniform();
-    const accept = dH <= 0 || u < Math.exp(-dH);
+    const accept = dH <= 0 || u < math.exp(-dH);
     if (accept) {
       phi.set(phiNew);
       sOld = sNew;
@@ -261,8 +263,8 @@ export function hmcChain(theory: Theory, opts: HmcOptions, rng: RandomSource): H
     const [dH, ok] = trajectory();
     if (ok) acc++;
     if (adapt) {
-      adapt.update(Number.isNaN(dH) ? 0 : Math.min(1, Math.exp(-dH)));
-      eps = Math.exp(adapt.logEps);
+      adapt.update(Number.isNaN(dH) ? 0 : Math.min(1, math.exp(-dH)));
+      eps = math.exp(adapt.logEps);
     }
     onProgress?.({ phase: "therm", done: i + 1, total: nTherm, acceptance: acc / (i + 1), stepSize: eps });
   }

@@ -5,6 +5,8 @@
  * log w = −S(x) − log q(x). The chain is exact for p whatever q is (q > 0 where p > 0).
  * Plain typed-array code: the proposal arrives as a callback, so this never sees the flow.
  */
+
+import * as math from "../math/index.js";
 import type { Theory } from "../theories/theory.js";
 import type { RandomSource } from "./random.js";
 
@@ -62,7 +64,7 @@ export function independenceMetropolis(
       const take =
         current < 0
           ? Number.isFinite(logw)
-          : Number.isFinite(logw) && Math.log(rng.uniform()) < logw - currentLogW;
+          : Number.isFinite(logw) && math.log(rng.uniform()) < logw - currentLogW;
       if (take) {
         configs.set(prop.x.subarray(j * v, (j + 1) * v), i * v);
         current = i;

@@ -33,6 +33,7 @@
  * independence Metropolis–Hastings chain from its accept/reject history; see there.
  */
 import { type GammaResult, gammaMethod, gammaMethodScalar } from "../analysis/gamma.js";
+import * as math from "../math/index.js";
 import { latticeVolume } from "../theories/lattice.js";
 import type { FloatArray, Theory } from "../theories/theory.js";
 import {
@@ -186,7 +187,7 @@ export function measureScalarEnsemble(
     const f = ([cm, c0, cp, mm]: number[]) => {
       const s = sub(mm!);
       const r = (cp! - s + (cm! - s)) / (2 * (c0! - s));
-      return Number.isFinite(r) && r >= 1 ? Math.acosh(r) : Number.NaN;
+      return Number.isFinite(r) && r >= 1 ? math.acosh(r) : Number.NaN;
     };
     mEff.push(derivedPoint(t, [P[down]!, P[t]!, P[up]!, mShifted], f));
   }

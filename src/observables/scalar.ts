@@ -10,6 +10,8 @@
  *   C(t) = (1/V) Σ_{t₀} ⟨S(t₀) S(t₀+t)⟩ − ⟨M⟩²/(V·T)  (connected; Σ_t C(t) = (⟨M²⟩ − ⟨M⟩²)/V),
  *   m_eff(t) = arccosh[(C(t+1) + C(t−1)) / (2C(t))],  U = 1 − ⟨M⁴⟩/(3⟨M²⟩²).
  */
+
+import * as math from "../math/index.js";
 import { latticeVolume } from "../theories/lattice.js";
 import type { FloatArray, Theory } from "../theories/theory.js";
 
@@ -161,7 +163,7 @@ export function effectiveMass(c: ArrayLike<number>): Float64Array {
   const out = new Float64Array(T);
   for (let t = 0; t < T; t++) {
     const r = (c[(t + 1) % T]! + c[(t - 1 + T) % T]!) / (2 * c[t]!);
-    out[t] = Number.isFinite(r) && r >= 1 ? Math.acosh(r) : Number.NaN;
+    out[t] = Number.isFinite(r) && r >= 1 ? math.acosh(r) : Number.NaN;
   }
   return out;
 }

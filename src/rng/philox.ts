@@ -8,8 +8,10 @@
  * - uniform(): one block per draw; u = ((w0 >>> 5)·2^26 + (w1 >>> 6)) / 2^53 ∈ [0, 1).
  * - normal(out): one block per pair; Box–Muller with u1 = 1 − u(w0, w1) ∈ (0, 1],
  *   u2 = u(w2, w3): z0 = √(−2 ln u1)·cos(2π u2), z1 = √(−2 ln u1)·sin(2π u2).
- *   Math.log/cos/sin are the engine's; V8 (Node, Chromium) gives identical bits everywhere.
+ *   ln, cos and sin are src/math's (fdlibm), not the engine's Math, so every engine gives
+ *   the same bits (in Node they equal Math.log/cos/sin exactly).
  */
+import * as math from "../math/index.js";
 import type { RandomSource } from "../mcmc/random.js";
 
 const M0 = 0xd2511f53;
@@ -123,10 +125,10 @@ export class Rng implements RandomSource {
   normal(out: Float64Array | Float32Array): void {
     for (let i = 0; i < out.length; i += 2) {
       const b = this.next();
-      const r = Math.sqrt(-2 * Math.log(1 - u53(b[0]!, b[1]!)));
+      const r = Math.sqrt(-2 * math.log(1 - u53(b[0]!, b[1]!)));
       const t = 2 * Math.PI * u53(b[2]!, b[3]!);
-      out[i] = r * Math.cos(t);
-      if (i + 1 < out.length) out[i + 1] = r * Math.sin(t);
+      out[i] = r * math.cos(t);
+      if (i + 1 < out.length) out[i + 1] = r * math.sin(t);
     }
   }
 }

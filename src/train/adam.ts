@@ -6,6 +6,7 @@
  * The state is a plain record of arrays and a count: checkpointing is writing it out.
  */
 import { allocate, type FloatArray, type Params, Tensor } from "../engine/index.js";
+import * as math from "../math/index.js";
 
 export interface AdamConfig {
   lr: number;
@@ -55,8 +56,8 @@ export function adam(config: AdamConfig): Optimizer {
         const n = globalNorm(grads);
         if (n > config.clipNorm) clip = config.clipNorm / n;
       }
-      const c1 = 1 - b1 ** count;
-      const c2 = 1 - b2 ** count;
+      const c1 = 1 - math.pow(b1, count);
+      const c2 = 1 - math.pow(b2, count);
       const mu: Record<string, FloatArray> = {};
       const nu: Record<string, FloatArray> = {};
       const updates: Params = {};

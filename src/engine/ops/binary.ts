@@ -2,6 +2,8 @@
  * Elementwise binary ops with broadcasting: add, sub, mul, div, atan2, maximum.
  * Each op is a kernel (value) plus its partial derivatives ∂z/∂a, ∂z/∂b.
  */
+
+import * as math from "../../math/index.js";
 import { type Backward, record } from "../autodiff.js";
 import { allocate, type FloatArray, scalar, sizeOf, Tensor } from "../tensor.js";
 import { broadcastIndex, broadcastShapes, reduceToInput } from "./broadcast.js";
@@ -91,7 +93,7 @@ export const div = binaryOp(
 );
 /** atan2(a, b): the angle of the point (b, a). */
 export const atan2 = binaryOp(
-  (y, x) => Math.atan2(y, x),
+  (y, x) => math.atan2(y, x),
   partial((y, x) => x / (x * x + y * y)),
   partial((y, x) => -y / (x * x + y * y)),
 );

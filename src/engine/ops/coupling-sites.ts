@@ -3,6 +3,8 @@
  * coupling-resident.ts): which sites are frozen, padded copies of planes, and the cotangent
  * of the last conv's output from the cotangent of the packed output.
  */
+
+import * as math from "../../math/index.js";
 import { type FloatArray, sizeOf } from "../tensor.js";
 import { simdCouple } from "../wasm/simd-runtime.js";
 import { type PadGeometry, padPlanes } from "./conv-kernels.js";
@@ -159,11 +161,11 @@ export function couple(
         out[yo + s] = xv;
         continue;
       }
-      h[hs + s] = Math.tanh(h[hs + s]!);
-      h[ht + s] = Math.tanh(h[ht + s]!);
+      h[hs + s] = math.tanh(h[hs + s]!);
+      h[ht + s] = math.tanh(h[ht + s]!);
       const sv = h[hs + s]!; // read back: the stored (possibly float32) values are s and t
       const tv = h[ht + s]!;
-      out[yo + s] = inverse ? (xv - tv) * Math.exp(-sv) : xv * Math.exp(sv) + tv;
+      out[yo + s] = inverse ? (xv - tv) * math.exp(-sv) : xv * math.exp(sv) + tv;
       ld += sv;
     }
     out[yo + v] = inverse ? -ld : ld;
@@ -204,12 +206,12 @@ export function lastCotangent(
       let gs: number;
       let gt: number;
       if (inverse) {
-        const e = Math.exp(-sv);
+        const e = math.exp(-sv);
         gs = -gy * ((xv - tv) * e) - gld;
         gt = -gy * e;
         if (gx) gx[xo + s] = gy * e;
       } else {
-        const e = Math.exp(sv);
+        const e = math.exp(sv);
         gs = gy * xv * e + gld;
         gt = gy;
         if (gx) gx[xo + s] = gy * e;

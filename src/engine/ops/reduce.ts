@@ -3,6 +3,8 @@
  *   sum:  ∂/∂x_i = g_{out(i)};  mean: the same divided by the count;
  *   logsumexp: y = m + log Σ e^{x−m} (m = max, for stability), ∂y/∂x_i = e^{x_i − y}.
  */
+
+import * as math from "../../math/index.js";
 import { record } from "../autodiff.js";
 import { allocate, normAxis, sizeOf, Tensor as T, type Tensor } from "../tensor.js";
 import { broadcastIndex } from "./broadcast.js";
@@ -55,15 +57,15 @@ export function logsumexp(x: Tensor, axes?: readonly number[], keepDims = false)
   const s = new Float64Array(outSize);
   for (let i = 0; i < xd.length; i++) {
     const mj = m[idx[i]!]!;
-    if (mj !== -Infinity) s[idx[i]!]! += Math.exp(xd[i]! - mj);
+    if (mj !== -Infinity) s[idx[i]!]! += math.exp(xd[i]! - mj);
   }
   const y = allocate(x.dtype, outSize);
-  for (let j = 0; j < outSize; j++) y[j] = m[j] === -Infinity ? -Infinity : m[j]! + Math.log(s[j]!);
+  for (let j = 0; j < outSize; j++) y[j] = m[j] === -Infinity ? -Infinity : m[j]! + math.log(s[j]!);
   return record(new T(y, shape), [x], (g) => {
     const gx = allocate(x.dtype, x.size);
     for (let i = 0; i < gx.length; i++) {
       const yj = y[idx[i]!]!;
-      gx[i] = yj === -Infinity ? 0 : g[idx[i]!]! * Math.exp(xd[i]! - yj);
+      gx[i] = yj === -Infinity ? 0 : g[idx[i]!]! * math.exp(xd[i]! - yj);
     }
     return [gx];
   });

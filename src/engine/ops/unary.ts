@@ -2,6 +2,8 @@
  * Elementwise unary ops: neg, exp, log, tanh, sigmoid, softplus, sin, cos, square, sqrt, abs,
  * scale (x·c) and shift (x + c). Each is its value plus its derivative as a function of (x, y).
  */
+
+import * as math from "../../math/index.js";
 import { record } from "../autodiff.js";
 import { allocate, Tensor } from "../tensor.js";
 
@@ -22,12 +24,12 @@ function unaryOp(f: (x: number) => number, df: (x: number, y: number) => number)
 
 /** log(1 + e^x) without overflow. */
 function softplusValue(x: number): number {
-  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+  return x > 0 ? x + math.log1p(math.exp(-x)) : math.log1p(math.exp(x));
 }
 
 function sigmoidValue(x: number): number {
-  if (x >= 0) return 1 / (1 + Math.exp(-x));
-  const e = Math.exp(x);
+  if (x >= 0) return 1 / (1 + math.exp(-x));
+  const e = math.exp(x);
   return e / (1 + e);
 }
 
@@ -40,8 +42,8 @@ export const log = unaryOp(Math.log, (x) => 1 / x);
 export const tanh = unaryOp(Math.tanh, (_x, y) => 1 - y * y);
 export const sigmoid = unaryOp(sigmoidValue, (_x, y) => y * (1 - y));
 export const softplus = unaryOp(softplusValue, (x) => sigmoidValue(x));
-export const sin = unaryOp(Math.sin, (x) => Math.cos(x));
-export const cos = unaryOp(Math.cos, (x) => -Math.sin(x));
+export const sin = unaryOp(Math.sin, (x) => math.cos(x));
+export const cos = unaryOp(Math.cos, (x) => -math.sin(x));
 export const square = unaryOp(
   (x) => x * x,
   (x) => 2 * x,

@@ -15,7 +15,7 @@ const freeBySize = new Map<number, number[]>();
 const liveSize = new Map<number, number>();
 
 /** Room the heap may take: wasm32 addresses 4 GiB; leave headroom for the engine. */
-export const HEAP_LIMIT = 3 * 2 ** 30;
+export const HEAP_LIMIT = 3 * 1024 * 1024 * 1024;
 let limit = HEAP_LIMIT;
 
 /**

@@ -1,0 +1,107 @@
+/**
+ * The core in a real browser: headless Chromium (Debian package `chromium`; skipped when it
+ * is absent) imports the compiled package over HTTP, with no bundler, and runs
+ * test/browser/workload.js; Node runs the same file. The brief's promise is the same numbers
+ * for the same seed in Node and in the browser, so the results must be equal bit for bit
+ * (JSON round-trips doubles exactly). Needs dist/ (`npm test` builds it first).
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join, normalize } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(__dirname, "..");
+const dist = join(root, "dist", "src", "index.js");
+const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
+
+const page = `<!doctype html>
+<script type="module">
+  let body;
+  try {
+    const lf = await import("/dist/src/index.js");
+    const { workload } = await import("/test/browser/workload.js");
+    body = { ok: true, result: workload(lf), backend: lf.convBackend(), simd: lf.simdSupported() };
+  } catch (e) {
+    body = { ok: false, error: String((e && e.stack) || e) };
+  }
+  await fetch("/result", { method: "POST", body: JSON.stringify(body) });
+</script>`;
+
+const types: Record<string, string> = { ".js": "text/javascript", ".html": "text/html" };
+
+/** Serve the repository to the browser; resolve with what the page posts to /result. */
+function runInBrowser(browser: string): Promise<{ ok: boolean; error?: string; [k: string]: unknown }> {
+  return new Promise((resolve, reject) => {
+    const profile = mkdtempSync(join(tmpdir(), "latticeflow-chromium-"));
+    let child: ReturnType<typeof spawn> | null = null;
+    let log = "";
+    const finish = (f: () => void) => {
+      clearTimeout(timer);
+      server.close();
+      if (child) child.kill("SIGKILL");
+      else rmSync(profile, { recursive: true, force: true });
+      f();
+    };
+    const server = createServer((req, res) => {
+      if (req.method === "POST" && req.url === "/result") {
+        let data = "";
+        req.on("data", (d) => (data += d));
+        req.on("end", () => {
+          res.end();
+          finish(() => resolve(JSON.parse(data)));
+        });
+        return;
+      }
+      const url = req.url === "/" ? "/index.html" : (req.url ?? "/");
+      if (url === "/index.html") {
+        res.setHeader("content-type", "text/html");
+        res.end(page);
+        return;
+      }
+      const file = normalize(join(root, decodeURIComponent(url)));
+      if (!file.startsWith(root) || !existsSync(file)) {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      res.setHeader("content-type", types[extname(file)] ?? "application/octet-stream");
+      res.end(readFileSync(file));
+    });
+    const timer = setTimeout(
+      () => finish(() => reject(new Error(`no result from the browser within 120 s; its output:\n${log}`))),
+      120_000,
+    );
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      child = spawn(browser, [
+        "--headless=new",
+        "--no-sandbox", // CI runs as root
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        `--user-data-dir=${profile}`,
+        `http://127.0.0.1:${port}/index.html`,
+      ]);
+      child.stdout?.on("data", (d) => (log += d));
+      child.stderr?.on("data", (d) => (log += d));
+      // The profile directory is Chromium's until its processes are gone.
+      child.on("exit", () => rmSync(profile, { recursive: true, force: true, maxRetries: 10 }));
+    });
+  });
+}
+
+describe.skipIf(!chromium || !existsSync(dist))("in a browser", () => {
+  it("headless Chromium computes the same numbers as Node, bit for bit", async () => {
+    const lf = await import(dist);
+    const { workload } = await import(join(root, "test", "browser", "workload.js"));
+    const node = JSON.parse(JSON.stringify(workload(lf)));
+    const browser = await runInBrowser(chromium!);
+    expect(browser.ok, browser.error).toBe(true);
+    expect(browser.simd).toBe(true); // the float32 numbers came from the WebAssembly kernels
+    expect(browser.backend).toBe("wasm");
+    expect(browser.result).toEqual(node);
+  }, 150_000);
+});
