@@ -63,6 +63,18 @@ export {
   sitePhi4,
   timeSliceSums,
 } from "./observables/scalar.js";
+// Data-parallel training and sampling (Node: src/cli/threads.ts; browsers: webWorkerSpawn).
+export {
+  createParallelTrainer,
+  createWorkerHandler,
+  type ModelSpec,
+  type ParallelConfig,
+  type Spawn,
+  WorkerError,
+  type WorkerHandler,
+  type WorkerPort,
+} from "./parallel/shard.js";
+export { webWorkerSpawn } from "./parallel/web-spawn.js";
 // Figure specifications (Vega-Lite, browser-safe; rendering to SVG/PNG is Node-side in src/plots/render.ts).
 export * from "./plots/specs/index.js";
 // Randomness.

@@ -17,7 +17,8 @@ const root = join(__dirname, "..");
 const dist = join(root, "dist", "src", "index.js");
 const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
 
-const page = `<!doctype html>
+const pages: Record<string, string> = {};
+pages["/single.html"] = `<!doctype html>
 <script type="module">
   let body;
   try {
@@ -29,11 +30,22 @@ const page = `<!doctype html>
   }
   await fetch("/result", { method: "POST", body: JSON.stringify(body) });
 </script>`;
+// Served cross-origin isolated (SharedArrayBuffer); the trainer runs in a worker (Atomics.wait).
+pages["/threads.html"] = `<!doctype html>
+<script type="module">
+  const post = (body) => fetch("/result", { method: "POST", body: JSON.stringify(body) });
+  const w = new Worker("/test/browser/driver.js", { type: "module" });
+  w.onmessage = (e) => post(e.data);
+  w.onerror = (e) => post({ ok: false, error: "driver: " + e.message });
+</script>`;
 
 const types: Record<string, string> = { ".js": "text/javascript", ".html": "text/html" };
 
 /** Serve the repository to the browser; resolve with what the page posts to /result. */
-function runInBrowser(browser: string): Promise<{ ok: boolean; error?: string; [k: string]: unknown }> {
+function runInBrowser(
+  browser: string,
+  path: string,
+): Promise<{ ok: boolean; error?: string; [k: string]: unknown }> {
   return new Promise((resolve, reject) => {
     const profile = mkdtempSync(join(tmpdir(), "latticeflow-chromium-"));
     let child: ReturnType<typeof spawn> | null = null;
@@ -46,6 +58,8 @@ function runInBrowser(browser: string): Promise<{ ok: boolean; error?: string; [
       f();
     };
     const server = createServer((req, res) => {
+      res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+      res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
       if (req.method === "POST" && req.url === "/result") {
         let data = "";
         req.on("data", (d) => (data += d));
@@ -55,10 +69,10 @@ function runInBrowser(browser: string): Promise<{ ok: boolean; error?: string; [
         });
         return;
       }
-      const url = req.url === "/" ? "/index.html" : (req.url ?? "/");
-      if (url === "/index.html") {
+      const url = req.url ?? "/";
+      if (pages[url]) {
         res.setHeader("content-type", "text/html");
-        res.end(page);
+        res.end(pages[url]);
         return;
       }
       const file = normalize(join(root, decodeURIComponent(url)));
@@ -83,7 +97,7 @@ function runInBrowser(browser: string): Promise<{ ok: boolean; error?: string; [
         "--disable-dev-shm-usage",
         "--no-first-run",
         `--user-data-dir=${profile}`,
-        `http://127.0.0.1:${port}/index.html`,
+        `http://127.0.0.1:${port}${path}`,
       ]);
       child.stdout?.on("data", (d) => (log += d));
       child.stderr?.on("data", (d) => (log += d));
@@ -98,10 +112,21 @@ describe.skipIf(!chromium || !existsSync(dist))("in a browser", () => {
     const lf = await import(dist);
     const { workload } = await import(join(root, "test", "browser", "workload.js"));
     const node = JSON.parse(JSON.stringify(workload(lf)));
-    const browser = await runInBrowser(chromium!);
+    const browser = await runInBrowser(chromium!, "/single.html");
     expect(browser.ok, browser.error).toBe(true);
     expect(browser.simd).toBe(true); // the float32 numbers came from the WebAssembly kernels
     expect(browser.backend).toBe("wasm");
+    expect(browser.result).toEqual(node);
+  }, 150_000);
+
+  it("two Web Workers train and sample as two worker_threads do, bit for bit", async () => {
+    const lf = await import(dist);
+    const { nodeSpawn } = await import(join(root, "dist", "src", "cli", "threads.js"));
+    const { parallelWorkload } = await import(join(root, "test", "browser", "workload.js"));
+    const node = JSON.parse(JSON.stringify(await parallelWorkload(lf, nodeSpawn)));
+    const browser = await runInBrowser(chromium!, "/threads.html");
+    expect(browser.ok, browser.error).toBe(true);
+    expect(browser.isolated).toBe(true);
     expect(browser.result).toEqual(node);
   }, 150_000);
 });

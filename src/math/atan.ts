@@ -70,7 +70,7 @@ export function atan(x: number): number {
 
 const PI_O_4 = 7.85398163397448279e-1;
 const PI_O_2 = 1.570796326794896558;
-const PI = 3.141592653589793116;
+const PI = Math.PI;
 const PI_LO = 1.2246467991473531772e-16;
 
 /** The angle of the point (x, y), in [−π, π], identical in every engine (≤ 2 ulp). */

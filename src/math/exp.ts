@@ -14,11 +14,10 @@ import { fromWords } from "./words.js";
 
 const LN2_HI = 6.9314718036912381649e-1;
 const LN2_LO = 1.90821492927058770002e-10;
-const INV_LN2 = 1.4426950408889634074;
+const INV_LN2 = Math.LOG2E; // fdlibm: 1.44269504088896338700
 const O_THRESHOLD = 7.09782712893383973096e2;
 const U_THRESHOLD = -7.4513321910194110842e2;
 const TWO_M1000 = 9.3326361850321887899e-302;
-const HUGE = 1e300;
 const P1 = 1.66666666666666019037e-1;
 const P2 = -2.77777777770155933842e-3;
 const P3 = 6.61375632143793436117e-5;
@@ -43,7 +42,7 @@ export function exp(x: number): number {
   let lo = 0;
   let k = 0;
   if (!(ax < ABS_HI_0x40862e42)) {
-    if (x !== x) return x + x; // NaN
+    if (Number.isNaN(x)) return x + x; // NaN
     if (ax === Number.POSITIVE_INFINITY) return x > 0 ? x : 0;
     if (x > O_THRESHOLD) return Number.POSITIVE_INFINITY;
     if (x < U_THRESHOLD) return 0;
@@ -90,7 +89,7 @@ export function expm1(x: number): number {
   let c = 0;
   if (!(ax < ABS_HI_0x4043687a)) {
     // |x| ≥ 56·ln2, or NaN
-    if (x !== x) return x + x;
+    if (Number.isNaN(x)) return x + x;
     if (ax === Number.POSITIVE_INFINITY) return neg ? -1 : x;
     if (x > O_THRESHOLD) return Number.POSITIVE_INFINITY;
     if (neg) return -1; // e^x − 1 rounds to −1

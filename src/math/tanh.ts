@@ -13,7 +13,7 @@ const TWO_M28 = 3.725290298461914e-9;
 export function tanh(x: number): number {
   const ax = Math.abs(x);
   if (!(ax < 22)) {
-    if (x !== x) return x + x; // NaN
+    if (Number.isNaN(x)) return x + x; // NaN
     return x > 0 ? 1 : -1; // |x| ≥ 22 (fdlibm tests the high word against 22's: the same)
   }
   if (ax < TWO_M28) return x;

@@ -269,9 +269,10 @@ export function createParallelTrainer(cfg: ParallelConfig) {
   const zBufs = new Map<number, { sab: SharedArrayBuffer; data: FloatArray }>();
   const outBufs = new Map<string, { sab: SharedArrayBuffer; data: FloatArray }>();
 
-  function setup(params: Params) {
+  /** Spawn the workers and send them the model if `params` is new to them; true if it was. */
+  function postInit(params: Params): boolean {
     const ks = Object.keys(params);
-    if (ks.length === names.length && ks.every((k, i) => k === names[i])) return;
+    if (ks.length === names.length && ks.every((k, i) => k === names[i])) return false;
     names = ks;
     sizes = ks.map((k) => params[k]!.size);
     total = sizes.reduce((a, b) => a + b, 0);
@@ -291,19 +292,26 @@ export function createParallelTrainer(cfg: ParallelConfig) {
         slot,
       } satisfies InitMessage);
     });
+    return true;
+  }
+
+  /** Whether every worker is ready; throws if one died or the start timed out. */
+  function started(w: number, deadline: number): boolean {
+    const s = Atomics.load(status, w);
+    if (s === WorkerState.Ready) return true;
+    if (s === WorkerState.Dead) fail(`worker thread ${w} exited while starting; ${rerun}`);
+    if (performance.now() >= deadline)
+      fail(
+        `worker thread ${w} did not start within ${startTimeoutMs / 1000} s (its script failed to load?); ${rerun}`,
+      );
+    return false;
+  }
+
+  function setup(params: Params) {
+    if (!postInit(params)) return;
     const deadline = performance.now() + startTimeoutMs;
     for (let w = 1; w < threads; w++) {
-      for (;;) {
-        const s = Atomics.load(status, w);
-        if (s === WorkerState.Ready) break;
-        if (s === WorkerState.Dead) fail(`worker thread ${w} exited while starting; ${rerun}`);
-        const left = deadline - performance.now();
-        if (left <= 0)
-          fail(
-            `worker thread ${w} did not start within ${startTimeoutMs / 1000} s (its script failed to load?); ${rerun}`,
-          );
-        Atomics.wait(status, w, s, Math.min(left, 1000));
-      }
+      while (!started(w, deadline)) Atomics.wait(status, w, WorkerState.Starting, 100);
     }
   }
 
@@ -382,6 +390,18 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     flow: local.flow,
     theory: local.theory,
     threads,
+    /**
+     * Start the workers for these parameters without blocking. Browsers need this before the
+     * first step: a Web Worker's script loads through its parent's event loop, which a step
+     * blocks in Atomics.wait. Optional in Node.
+     */
+    async ready(params: Params): Promise<void> {
+      if (threads === 1 || !postInit(params)) return;
+      const deadline = performance.now() + startTimeoutMs;
+      for (let w = 1; w < threads; w++) {
+        while (!started(w, deadline)) await new Promise((r) => setTimeout(r, 5));
+      }
+    },
     init(rng: Rng, params?: Params): TrainState {
       const p = params ?? local.flow.initParams(rng, dtype);
       return { step: 0, params: p, opt: cfg.optimizer.init(p), rng, rejected: 0 };

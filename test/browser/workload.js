@@ -51,3 +51,32 @@ export function workload(lf) {
   };
   return out;
 }
+
+/**
+ * Two threads: the batch split between the calling thread and one worker (Web Workers in the
+ * browser, worker_threads in Node). `spawn` is the environment's; the numbers must not be.
+ */
+export async function parallelWorkload(lf, spawn) {
+  const spec = {
+    flow: { latticeShape: [8, 8], layers: 4, hidden: [8, 8], kernel: 3 },
+    theory: { latticeShape: [8, 8], m2: -4, lam: 8 },
+    dtype: "float64",
+  };
+  const trainer = lf.createParallelTrainer({
+    spec,
+    optimizer: lf.adam({ lr: 1e-3 }),
+    batch: 16,
+    threads: 2,
+    spawn,
+  });
+  try {
+    const state = trainer.init(new lf.Rng(1));
+    await trainer.ready(state.params);
+    const losses = [];
+    for (let k = 0; k < 6; k++) losses.push(trainer.step(state).loss);
+    const { logq } = trainer.sample(state.params, new lf.Rng(2), 9);
+    return { losses, logq: Array.from(logq.data) };
+  } finally {
+    trainer.close();
+  }
+}
