@@ -27,7 +27,7 @@ describe("browser safety", () => {
     // ECMAScript leaves these Math functions and `**` to the engine (V8 versions already
     // differ); figures (src/plots) only draw, so they may use them.
     const approximated =
-      /\bMath\.(exp|expm1|log|log1p|log2|log10|tanh|sinh|cosh|sin|cos|tan|asin|acos|atan|atan2|asinh|acosh|atanh|pow|cbrt|hypot)\(|[^*/\s]\s*\*\*\s*[^*/\s]/;
+      /\bMath\.(exp|expm1|log|log1p|log2|log10|tanh|sinh|cosh|sin|cos|tan|asin|acos|atan|atan2|asinh|acosh|atanh|pow|cbrt|hypot)\b|[^*/\s]\s*\*\*\s*[^*/\s]/;
     for (const f of core.filter((f) => !/(plots|math)[/\\]/.test(relative(SRC, f)))) {
       const code = readFileSync(f, "utf8")
         .split("\n")

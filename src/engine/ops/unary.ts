@@ -37,13 +37,13 @@ export const neg = unaryOp(
   (x) => -x,
   () => -1,
 );
-export const exp = unaryOp(Math.exp, (_x, y) => y);
-export const log = unaryOp(Math.log, (x) => 1 / x);
-export const tanh = unaryOp(Math.tanh, (_x, y) => 1 - y * y);
+export const exp = unaryOp(math.exp, (_x, y) => y);
+export const log = unaryOp(math.log, (x) => 1 / x);
+export const tanh = unaryOp(math.tanh, (_x, y) => 1 - y * y);
 export const sigmoid = unaryOp(sigmoidValue, (_x, y) => y * (1 - y));
 export const softplus = unaryOp(softplusValue, (x) => sigmoidValue(x));
-export const sin = unaryOp(Math.sin, (x) => math.cos(x));
-export const cos = unaryOp(Math.cos, (x) => -math.sin(x));
+export const sin = unaryOp(math.sin, (x) => math.cos(x));
+export const cos = unaryOp(math.cos, (x) => -math.sin(x));
 export const square = unaryOp(
   (x) => x * x,
   (x) => 2 * x,
