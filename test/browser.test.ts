@@ -39,6 +39,20 @@ pages["/threads.html"] = `<!doctype html>
   w.onerror = (e) => post({ ok: false, error: "driver: " + e.message });
 </script>`;
 
+// The same on the page itself, where Atomics.wait is not allowed: a clear error, not a hang.
+pages["/main-thread.html"] = `<!doctype html>
+<script type="module">
+  const lf = await import("/dist/src/index.js");
+  const { parallelWorkload } = await import("/test/browser/workload.js");
+  let body;
+  try {
+    body = { ok: true, result: await parallelWorkload(lf, lf.webWorkerSpawn()) };
+  } catch (e) {
+    body = { ok: false, error: e.name + ": " + e.message };
+  }
+  await fetch("/result", { method: "POST", body: JSON.stringify(body) });
+</script>`;
+
 const types: Record<string, string> = { ".js": "text/javascript", ".html": "text/html" };
 
 /** Serve the repository to the browser; resolve with what the page posts to /result. */
@@ -128,5 +142,11 @@ describe.skipIf(!chromium || !existsSync(dist))("in a browser", () => {
     expect(browser.ok, browser.error).toBe(true);
     expect(browser.isolated).toBe(true);
     expect(browser.result).toEqual(node);
+  }, 150_000);
+
+  it("on the page itself, two threads fail with a message that says to use a worker", async () => {
+    const browser = await runInBrowser(chromium!, "/main-thread.html");
+    expect(browser.ok).toBe(false);
+    expect(browser.error).toMatch(/^WorkerError: .*run the trainer inside a Web Worker, or use threads: 1$/);
   }, 150_000);
 });

@@ -210,6 +210,18 @@ export function createWorkerHandler(): WorkerHandler {
   return { onMessage, exiting };
 }
 
+/** Atomics.wait, with a message that says what to do where it is not allowed (a browser page). */
+function block(a: Int32Array, i: number, v: number, ms: number): void {
+  try {
+    Atomics.wait(a, i, v, ms);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    throw new WorkerError(
+      "threads > 1 block in Atomics.wait, which this thread may not do (a browser page): run the trainer inside a Web Worker, or use threads: 1",
+    );
+  }
+}
+
 /** Contiguous shards of n over t threads (the first ones one larger). */
 export function shards(n: number, t: number): { start: number; count: number }[] {
   const out: { start: number; count: number }[] = [];
@@ -311,7 +323,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     if (!postInit(params)) return;
     const deadline = performance.now() + startTimeoutMs;
     for (let w = 1; w < threads; w++) {
-      while (!started(w, deadline)) Atomics.wait(status, w, WorkerState.Starting, 100);
+      while (!started(w, deadline)) block(status, w, WorkerState.Starting, 100);
     }
   }
 
@@ -380,7 +392,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
         if (s === -gen) fail(`worker thread ${w} failed (its error is printed above); ${rerun}`);
         if (Atomics.load(status, w) === WorkerState.Dead)
           fail(`worker thread ${w} exited during a job; ${rerun}`);
-        Atomics.wait(ctrl, w, s, 1000);
+        block(ctrl, w, s, 1000);
       }
     }
     return { local: localResult, parts };
