@@ -22,7 +22,7 @@ export { type Bijector, forward, inverse, prefixParams, subParams } from "./flow
 export { type CnnConfig, PeriodicCnn } from "./flows/cnn.js";
 export { Flow } from "./flows/flow.js";
 export { checkerboardFits, checkerboardMask } from "./flows/masks.js";
-export { NormalPrior } from "./flows/prior.js";
+export { NormalPrior, type Prior } from "./flows/prior.js";
 // Browser-safe file formats.
 export { decodeNpy, encodeNpy } from "./io/npy.js";
 export {

@@ -7,11 +7,11 @@
 import { add, type DType, type Params, sub, type Tensor } from "../engine/index.js";
 import type { Rng } from "../rng/philox.js";
 import { type Bijector, prefixParams, subParams } from "./bijector.js";
-import type { NormalPrior } from "./prior.js";
+import type { Prior } from "./prior.js";
 
 export class Flow {
   constructor(
-    readonly prior: NormalPrior,
+    readonly prior: Prior,
     readonly layers: readonly Bijector[],
   ) {}
 

@@ -6,11 +6,28 @@ import { type DType, mul, scale, shift, sum, type Tensor, zeros } from "../engin
 import * as math from "../math/index.js";
 import type { Rng } from "../rng/philox.js";
 
-export class NormalPrior {
+/**
+ * A flow's base distribution r(z): draws and their log density. Fields on sites use a normal
+ * prior; angles (U(1) links) will use a uniform one on [−π, π) of shape [d, ...lattice].
+ */
+export interface Prior {
+  /** Shape of one configuration, without the batch axis. */
+  readonly eventShape: readonly number[];
+  /** n draws, shape [n, ...eventShape]. */
+  sample(rng: Rng, n: number, dtype?: DType): Tensor;
+  /** log r(z) per batch element, shape [B]. */
+  logProb(z: Tensor): Tensor;
+}
+
+export class NormalPrior implements Prior {
   readonly volume: number;
 
   constructor(readonly latticeShape: readonly number[]) {
     this.volume = latticeShape.reduce((a, b) => a * b, 1);
+  }
+
+  get eventShape(): readonly number[] {
+    return this.latticeShape;
   }
 
   sample(rng: Rng, n: number, dtype: DType = "float64"): Tensor {
