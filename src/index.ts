@@ -63,6 +63,7 @@ export {
   sitePhi4,
   timeSliceSums,
 } from "./observables/scalar.js";
+export { plaquetteMean, topologicalCharge, wrapAngle } from "./observables/u1.js";
 // Data-parallel training and sampling (Node: src/cli/threads.ts; browsers: webWorkerSpawn).
 export {
   createParallelTrainer,
@@ -89,6 +90,8 @@ export {
 } from "./theories/phi4.js";
 // Theories.
 export type { FloatArray as LatticeArray, Theory } from "./theories/theory.js";
+export { type U1Params, U1Theory } from "./theories/u1.js";
+export { logBesselI, u1PlaquetteExact } from "./theories/u1-exact.js";
 // Training.
 export { actionOp } from "./train/action-op.js";
 export {
