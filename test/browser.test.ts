@@ -5,13 +5,13 @@
  * for the same seed in Node and in the browser, so the results must be equal bit for bit
  * (JSON round-trips doubles exactly). Needs dist/ (`npm test` builds it first).
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const root = join(__dirname, "..");
 const dist = join(root, "dist", "src", "index.js");
@@ -53,6 +53,18 @@ pages["/main-thread.html"] = `<!doctype html>
   await fetch("/result", { method: "POST", body: JSON.stringify(body) });
 </script>`;
 
+/** Browser profile directories, removed again after all tests (helpers may outlive the kill). */
+const profiles: string[] = [];
+
+/** SIGKILL the browser's whole process group (it was spawned detached, as a group leader). */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL"); // the group is already gone, or this platform has none
+  }
+}
+
 const types: Record<string, string> = { ".js": "text/javascript", ".html": "text/html" };
 
 /** Serve the repository to the browser; resolve with what the page posts to /result. */
@@ -62,13 +74,22 @@ function runInBrowser(
 ): Promise<{ ok: boolean; error?: string; [k: string]: unknown }> {
   return new Promise((resolve, reject) => {
     const profile = mkdtempSync(join(tmpdir(), "latticeflow-chromium-"));
-    let child: ReturnType<typeof spawn> | null = null;
+    profiles.push(profile);
+    let child: ChildProcess | null = null;
     let log = "";
+    // Best effort: Chromium's helper processes may still be writing there for a moment.
+    const removeProfile = () => {
+      try {
+        rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      } catch {
+        // a leftover directory in tmp is harmless
+      }
+    };
     const finish = (f: () => void) => {
       clearTimeout(timer);
       server.close();
-      if (child) child.kill("SIGKILL");
-      else rmSync(profile, { recursive: true, force: true });
+      if (child) killGroup(child);
+      else removeProfile();
       f();
     };
     const server = createServer((req, res) => {
@@ -104,24 +125,34 @@ function runInBrowser(
     );
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address() as AddressInfo;
-      child = spawn(browser, [
-        "--headless=new",
-        "--no-sandbox", // CI runs as root
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        `--user-data-dir=${profile}`,
-        `http://127.0.0.1:${port}${path}`,
-      ]);
+      // Its own process group, so that killing it ends the renderer and GPU processes too.
+      child = spawn(
+        browser,
+        [
+          "--headless=new",
+          "--no-sandbox", // CI runs as root
+          "--disable-gpu",
+          "--disable-dev-shm-usage",
+          "--no-first-run",
+          `--user-data-dir=${profile}`,
+          `http://127.0.0.1:${port}${path}`,
+        ],
+        { detached: true },
+      );
       child.stdout?.on("data", (d) => (log += d));
       child.stderr?.on("data", (d) => (log += d));
       // The profile directory is Chromium's until its processes are gone.
-      child.on("exit", () => rmSync(profile, { recursive: true, force: true, maxRetries: 10 }));
+      child.on("exit", removeProfile);
     });
   });
 }
 
 describe.skipIf(!chromium || !existsSync(dist))("in a browser", () => {
+  afterAll(async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    for (const p of profiles) rmSync(p, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  });
+
   it("headless Chromium computes the same numbers as Node, bit for bit", async () => {
     const lf = await import(dist);
     const { workload } = await import(join(root, "test", "browser", "workload.js"));
