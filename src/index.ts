@@ -102,5 +102,6 @@ export {
   globalNorm,
   type Optimizer,
 } from "./train/adam.js";
+export { PHI4_PRESETS, type Phi4Settings } from "./train/presets.js";
 export { type KlAux, reverseKl } from "./train/reverse-kl.js";
 export { createTrainer, type StepMetrics, type TrainerConfig, type TrainState } from "./train/trainer.js";

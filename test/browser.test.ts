@@ -104,7 +104,7 @@ function runInBrowser(
         });
         return;
       }
-      const url = req.url ?? "/";
+      const url = (req.url ?? "/").split("?")[0]!;
       if (pages[url]) {
         res.setHeader("content-type", "text/html");
         res.end(pages[url]);
@@ -179,5 +179,27 @@ describe.skipIf(!chromium || !existsSync(dist))("in a browser", () => {
     const browser = await runInBrowser(chromium!, "/main-thread.html");
     expect(browser.ok).toBe(false);
     expect(browser.error).toMatch(/^WorkerError: .*run the trainer inside a Web Worker, or use threads: 1$/);
+  }, 150_000);
+
+  it("the page (web/index.html) trains the notebook preset with the CLI's numbers, and samples", async () => {
+    const lf = await import(dist);
+    const p = lf.PHI4_PRESETS["phi4-notebook"];
+    const latticeShape = [p.L, p.L];
+    const trainer = lf.createTrainer({
+      flow: lf.affineCouplingFlow({ latticeShape, layers: p.layers, hidden: p.hidden, kernel: p.kernel }),
+      theory: new lf.Phi4Theory({ latticeShape, m2: p.m2, lam: p.lam }),
+      optimizer: lf.adam({ lr: p.lr }),
+      batch: p.batch,
+      dtype: "float64",
+    });
+    const state = trainer.init(new lf.Rng(3));
+    const node = Array.from({ length: 12 }, () => trainer.step(state).loss);
+    const browser = await runInBrowser(
+      chromium!,
+      "/web/index.html?autostart=1&steps=12&seed=3&report=/result",
+    );
+    expect(browser.ok, browser.error).toBe(true);
+    expect(browser.losses).toEqual(node);
+    expect(browser.mh).toMatch(/^Flow Metropolis–Hastings, 1024 proposals: acceptance 0\.\d{3}, /);
   }, 150_000);
 });

@@ -3,6 +3,7 @@
  * Sources, later overriding earlier: preset → JSON config file → command-line flags.
  */
 import { z } from "zod";
+import { PHI4_PRESETS } from "../train/presets.js";
 import { UsageError } from "./errors.js";
 
 export const RunConfigSchema = z
@@ -32,33 +33,13 @@ export const RunConfigSchema = z
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 
-const notebook: RunConfig = {
-  theory: "phi4",
-  L: 8,
-  dim: 2,
-  m2: -4,
-  lam: 8,
-  layers: 16,
-  hidden: [8, 8],
-  kernel: 3,
-  identityInit: false,
-  batch: 64,
-  steps: 2500,
-  lr: 1e-3,
-  beta1: 0.9,
-  beta2: 0.999,
-  clipNorm: null,
-  seed: 0,
-  dtype: "float64",
-  checkpointEvery: 500,
-  threads: 1,
-};
-
-/** The notebook's two studies (../shared/seeds, arXiv 1904.12072). */
-export const PRESETS: Record<string, RunConfig> = {
-  "phi4-notebook": notebook,
-  "phi4-broken": { ...notebook, lam: 1, steps: 1500 },
-};
+/** The notebook's two studies, with the CLI's own settings (seed, checkpoints, threads). */
+export const PRESETS: Record<string, RunConfig> = Object.fromEntries(
+  Object.entries(PHI4_PRESETS).map(([name, p]) => [
+    name,
+    { theory: "phi4", ...p, hidden: [...p.hidden], seed: 0, checkpointEvery: 500, threads: 1 },
+  ]),
+);
 
 export function presetConfig(name: string): RunConfig {
   const p = PRESETS[name];

@@ -13,6 +13,7 @@ import { registerPlotCommand } from "./plot-command.js";
 import { registerReportCommand } from "./report-command.js";
 import { registerSampleCommand } from "./sample-command.js";
 import { registerTrainCommand } from "./train-command.js";
+import { registerWebCommand } from "./web-command.js";
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerLnzCommand(program);
   registerPlotCommand(program);
   registerReportCommand(program);
+  registerWebCommand(program);
   return program;
 }
 
