@@ -18,11 +18,12 @@ const INV_LN2 = Math.LOG2E; // fdlibm: 1.44269504088896338700
 const O_THRESHOLD = 7.09782712893383973096e2;
 const U_THRESHOLD = -7.4513321910194110842e2;
 const TWO_M1000 = 9.3326361850321887899e-302;
-const P1 = 1.66666666666666019037e-1;
-const P2 = -2.77777777770155933842e-3;
-const P3 = 6.61375632143793436117e-5;
-const P4 = -1.6533902205465251539e-6;
-const P5 = 4.13813679705723846039e-8;
+/** exp's Remez coefficients on [−ln2/2, ln2/2]; pow's last step uses them too. */
+export const P1 = 1.66666666666666019037e-1;
+export const P2 = -2.77777777770155933842e-3;
+export const P3 = 6.61375632143793436117e-5;
+export const P4 = -1.6533902205465251539e-6;
+export const P5 = 4.13813679705723846039e-8;
 
 /** 2ᵏ for −1022 ≤ k ≤ 1023, at index k + 1022. */
 const POW2 = new Float64Array(2046);

@@ -7,6 +7,7 @@
  *   then 2^(that) as 2^m·e^r with exp's polynomial (P1…P5).
  * Operands that ECMAScript defines exactly (NaN, ±0, ±∞ in either place) go to Math.pow.
  */
+import { P1, P2, P3, P4, P5 } from "./exp.js";
 import { fromWords, highWord, lowWord, withHighWord } from "./words.js";
 
 const BP = [1, 1.5];
@@ -21,11 +22,6 @@ const L3 = 3.33333329818377432918e-1;
 const L4 = 2.72728123808534006489e-1;
 const L5 = 2.30660745775561754067e-1;
 const L6 = 2.06975017800338417784e-1;
-const P1 = 1.66666666666666019037e-1;
-const P2 = -2.77777777770155933842e-3;
-const P3 = 6.61375632143793436117e-5;
-const P4 = -1.6533902205465251539e-6;
-const P5 = 4.13813679705723846039e-8;
 const LG2 = 6.93147180559945286227e-1;
 const LG2_H = 6.93147182464599609375e-1;
 const LG2_L = -1.90465429995776804525e-9;

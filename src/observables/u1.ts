@@ -7,25 +7,28 @@ import * as math from "../math/index.js";
 import type { FloatArray } from "../theories/theory.js";
 import type { U1Theory } from "../theories/u1.js";
 
-function count(theory: U1Theory, configs: FloatArray): number {
+/** f(plaquettes of configuration b) for every configuration. */
+function perConfiguration(
+  theory: U1Theory,
+  configs: FloatArray,
+  f: (p: Float64Array) => number,
+): Float64Array {
   const n = configs.length / theory.size;
   if (!Number.isInteger(n))
     throw new RangeError(`configs has ${configs.length} values, not a multiple of d·V = ${theory.size}`);
-  return n;
+  const out = new Float64Array(n);
+  const p = new Float64Array(theory.plaquetteCount);
+  for (let b = 0; b < n; b++) out[b] = f(theory.plaquettes(configs, b, p));
+  return out;
 }
 
 /** (1/N_P) Σ_P cos P per configuration: the mean plaquette. */
 export function plaquetteMean(theory: U1Theory, configs: FloatArray): Float64Array {
-  const n = count(theory, configs);
-  const out = new Float64Array(n);
-  const p = new Float64Array(theory.plaquetteCount);
-  for (let b = 0; b < n; b++) {
-    theory.plaquettes(configs, b, p);
+  return perConfiguration(theory, configs, (p) => {
     let s = 0;
     for (let i = 0; i < p.length; i++) s += math.cos(p[i]!);
-    out[b] = s / p.length;
-  }
-  return out;
+    return s / p.length;
+  });
 }
 
 /** φ mod 2π in [−π, π). */
@@ -36,14 +39,9 @@ export function wrapAngle(phi: number): number {
 /** The topological charge Q (an integer) per configuration; two-dimensional lattices only. */
 export function topologicalCharge(theory: U1Theory, configs: FloatArray): Float64Array {
   if (theory.dim !== 2) throw new RangeError(`topologicalCharge: needs a 2-d lattice, got d = ${theory.dim}`);
-  const n = count(theory, configs);
-  const out = new Float64Array(n);
-  const p = new Float64Array(theory.plaquetteCount);
-  for (let b = 0; b < n; b++) {
-    theory.plaquettes(configs, b, p);
+  return perConfiguration(theory, configs, (p) => {
     let s = 0;
     for (let i = 0; i < p.length; i++) s += wrapAngle(p[i]!);
-    out[b] = Math.round(s / (2 * Math.PI));
-  }
-  return out;
+    return Math.round(s / (2 * Math.PI));
+  });
 }

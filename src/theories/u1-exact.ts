@@ -6,6 +6,7 @@
  *   ⟨cos P⟩ = (1/V) ∂ ln Z/∂β = Σ_n I_n^{V−1} I_n′ / Σ_n I_n^V,   I_n′ = (I_{n−1} + I_{n+1})/2,
  * which tends to I_1(β)/I_0(β) as V → ∞.
  */
+import { logsumexp } from "../analysis/reweighting.js";
 import * as math from "../math/index.js";
 
 /** ln I_n(x) for integer n and x ≥ 0 (modified Bessel function of the first kind), by its series. */
@@ -51,14 +52,5 @@ export function u1PlaquetteExact(beta: number, plaquettes: number): number {
     num.push(a + math.log(dI) + (n > 0 ? Math.LN2 : 0));
     if (n > 2 && a < den[0]! - 60) break; // e^{−60}: far below double precision
   }
-  return math.exp(logSumExp(num) - logSumExp(den));
-}
-
-function logSumExp(xs: number[]): number {
-  let m = Number.NEGATIVE_INFINITY;
-  for (const x of xs) m = Math.max(m, x);
-  if (m === Number.NEGATIVE_INFINITY) return m;
-  let s = 0;
-  for (const x of xs) s += math.exp(x - m);
-  return m + math.log(s);
+  return math.exp(logsumexp(Float64Array.from(num)) - logsumexp(Float64Array.from(den)));
 }

@@ -27,8 +27,8 @@ export class U1Theory implements Theory {
   readonly volume: number;
   readonly dim: number;
   readonly beta: number;
-  /** up[μ][x] = x + μ̂. */
-  private readonly up: Int32Array[];
+  /** For plaquette k: links[4k..4k+3] = θ_μ(x), θ_ν(x+μ̂), θ_μ(x+ν̂), θ_ν(x), as offsets into a configuration. */
+  private readonly links: Int32Array;
 
   constructor({ latticeShape, beta }: U1Params) {
     if (latticeShape.length < 2 || latticeShape.some((n) => !Number.isInteger(n) || n < 1))
@@ -41,7 +41,15 @@ export class U1Theory implements Theory {
     this.volume = latticeVolume(latticeShape);
     this.size = this.dim * this.volume;
     this.beta = beta;
-    this.up = neighbourTables(latticeShape).up;
+    const { up } = neighbourTables(latticeShape);
+    const v = this.volume;
+    this.links = new Int32Array(4 * this.plaquetteCount);
+    let k = 0;
+    for (let mu = 0; mu < this.dim; mu++)
+      for (let nu = mu + 1; nu < this.dim; nu++)
+        for (let x = 0; x < v; x++) {
+          this.links.set([mu * v + x, nu * v + up[mu]![x]!, mu * v + up[nu]![x]!, nu * v + x], 4 * k++);
+        }
   }
 
   /** Number of plaquettes: V·d(d−1)/2. */
@@ -51,20 +59,12 @@ export class U1Theory implements Theory {
 
   /** P_μν(x) of configuration b, for μ < ν in the order (0,1), (0,2), …, (1,2), …; plaquette-major. */
   plaquettes(theta: FloatArray, b: number, out?: Float64Array): Float64Array {
-    const { volume: v, dim: d, up } = this;
     const res = out ?? new Float64Array(this.plaquetteCount);
     const o = b * this.size;
-    let k = 0;
-    for (let mu = 0; mu < d; mu++) {
-      for (let nu = mu + 1; nu < d; nu++) {
-        const upMu = up[mu]!;
-        const upNu = up[nu]!;
-        const m = o + mu * v;
-        const n = o + nu * v;
-        for (let x = 0; x < v; x++) {
-          res[k++] = theta[m + x]! + theta[n + upMu[x]!]! - theta[m + upNu[x]!]! - theta[n + x]!;
-        }
-      }
+    const l = this.links;
+    for (let k = 0; k < res.length; k++) {
+      const j = 4 * k;
+      res[k] = theta[o + l[j]!]! + theta[o + l[j + 1]!]! - theta[o + l[j + 2]!]! - theta[o + l[j + 3]!]!;
     }
     return res;
   }
@@ -83,27 +83,19 @@ export class U1Theory implements Theory {
 
   force(theta: FloatArray, batch: number, out?: Float64Array): Float64Array {
     const res = check(this, theta, batch, this.size, out);
-    const { volume: v, dim: d, up, beta } = this;
     const p = new Float64Array(this.plaquetteCount);
+    const l = this.links;
     for (let b = 0; b < batch; b++) {
       const o = b * this.size;
       res.fill(0, o, o + this.size);
       this.plaquettes(theta, b, p);
-      let k = 0;
-      for (let mu = 0; mu < d; mu++) {
-        for (let nu = mu + 1; nu < d; nu++) {
-          const upMu = up[mu]!;
-          const upNu = up[nu]!;
-          const m = o + mu * v;
-          const n = o + nu * v;
-          for (let x = 0; x < v; x++) {
-            const f = -beta * math.sin(p[k++]!); // −∂S/∂P
-            res[m + x]! += f;
-            res[n + upMu[x]!]! += f;
-            res[m + upNu[x]!]! -= f;
-            res[n + x]! -= f;
-          }
-        }
+      for (let k = 0; k < p.length; k++) {
+        const f = -this.beta * math.sin(p[k]!); // −∂S/∂P
+        const j = 4 * k;
+        res[o + l[j]!]! += f;
+        res[o + l[j + 1]!]! += f;
+        res[o + l[j + 2]!]! -= f;
+        res[o + l[j + 3]!]! -= f;
       }
     }
     return res;
