@@ -201,5 +201,10 @@ describe.skipIf(!chromium || !existsSync(dist))("in a browser", () => {
     expect(browser.ok, browser.error).toBe(true);
     expect(browser.losses).toEqual(node);
     expect(browser.mh).toMatch(/^Flow Metropolis–Hastings, 1024 proposals: acceptance 0\.\d{3}, /);
+    // The downloadable weights are Node's after the same 12 steps, under the CLI's names.
+    const file = lf.decodeSafetensors(new Uint8Array(Buffer.from(browser.checkpoint as string, "base64")));
+    expect(Object.keys(file.tensors).sort()).toEqual(Object.keys(state.params).sort());
+    for (const [name, t] of Object.entries(state.params) as [string, { data: Float64Array }][])
+      expect(Array.from(file.tensors[name].data), name).toEqual(Array.from(t.data));
   }, 150_000);
 });

@@ -3,7 +3,7 @@
  * φ⁴ study (`latticeflow train --preset … --seed …`, the same numbers bit for bit), then an
  * exact ensemble by flow Metropolis–Hastings. Messages to the page:
  *   {type: "step", step, loss, ess} per step; {type: "mh", acceptance, ess, samples, L};
- *   {type: "done", losses}; {type: "error", message}.
+ *   {type: "done", losses, checkpoint (safetensors bytes)}; {type: "error", message}.
  */
 import * as lf from "../dist/src/index.js";
 
@@ -46,5 +46,10 @@ async function run({ preset, seed, steps, dtype }) {
   const ess = lf.essFromLogWeights(mh.proposalLogWeights);
   const v = theory.size;
   postMessage({ type: "mh", acceptance: mh.acceptance, ess, L: p.L, samples: mh.configs.slice(-16 * v) });
-  postMessage({ type: "done", losses });
+  // The weights as safetensors, with the CLI's tensor names: PyTorch's load_state_dict reads them.
+  const tensors = {};
+  for (const [name, t] of Object.entries(state.params))
+    tensors[name] = { dtype: dtype === "float32" ? "F32" : "F64", shape: [...t.shape], data: t.data };
+  const checkpoint = lf.encodeSafetensors(tensors, { step: String(state.step), preset, seed: String(seed) });
+  postMessage({ type: "done", losses, checkpoint });
 }
