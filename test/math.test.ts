@@ -74,6 +74,16 @@ describe("deterministic elementary functions", () => {
     });
   }
 
+  it("sincos gives the bits of sin and cos", () => {
+    const out = new Float64Array(2);
+    for (const scale of [1, 7, 100, 1e6, 1e-7, 0])
+      for (const x of [...inputs(50_000, scale, 23), ...SPECIAL_ALL]) {
+        math.sincos(x, out);
+        if (!Object.is(out[0], math.sin(x)) || !Object.is(out[1], math.cos(x)))
+          expect({ x, sin: out[0], cos: out[1] }).toEqual({ x, sin: math.sin(x), cos: math.cos(x) });
+      }
+  });
+
   it("atan2 equals V8's fdlibm bit for bit, signed zeros and infinities included", () => {
     const ys = inputs(100_000, 4, 3);
     const xs = inputs(100_000, 4, 4);

@@ -12,4 +12,4 @@ export { exp, expm1 } from "./exp.js";
 export { log, log1p } from "./log.js";
 export { pow } from "./pow.js";
 export { tanh } from "./tanh.js";
-export { cos, sin } from "./trig.js";
+export { cos, sin, sincos } from "./trig.js";

@@ -168,3 +168,43 @@ export function cos(x: number): number {
       return kernelSin(y0, y1, true);
   }
 }
+
+/**
+ * sin x and cos x at once, sharing the argument reduction (Box–Muller needs both): out[0] =
+ * sin x, out[1] = cos x, bit for bit those of `sin` and `cos`.
+ */
+export function sincos(x: number, out: Float64Array): void {
+  const ix = highWord(x) & 0x7fffffff;
+  if (ix <= 0x3fe921fb) {
+    out[0] = kernelSin(x, 0, false);
+    out[1] = kernelCos(x, 0);
+    return;
+  }
+  const n = ix >= 0x7ff00000 ? null : remPio2(x);
+  if (n === null) {
+    out[0] = sin(x);
+    out[1] = cos(x);
+    return;
+  }
+  const y0 = red[0]!;
+  const y1 = red[1]!;
+  const s = kernelSin(y0, y1, true);
+  const c = kernelCos(y0, y1);
+  switch (n & 3) {
+    case 0:
+      out[0] = s;
+      out[1] = c;
+      break;
+    case 1:
+      out[0] = c;
+      out[1] = -s;
+      break;
+    case 2:
+      out[0] = -s;
+      out[1] = -c;
+      break;
+    default:
+      out[0] = -c;
+      out[1] = s;
+  }
+}

@@ -14,6 +14,9 @@
 import * as math from "../math/index.js";
 import type { RandomSource } from "../mcmc/random.js";
 
+/** sin and cos of the Box–Muller angle. */
+const sc = new Float64Array(2);
+
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
 const W0 = 0x9e3779b9;
@@ -126,9 +129,9 @@ export class Rng implements RandomSource {
     for (let i = 0; i < out.length; i += 2) {
       const b = this.next();
       const r = Math.sqrt(-2 * math.log(1 - u53(b[0]!, b[1]!)));
-      const t = 2 * Math.PI * u53(b[2]!, b[3]!);
-      out[i] = r * math.cos(t);
-      if (i + 1 < out.length) out[i + 1] = r * math.sin(t);
+      math.sincos(2 * Math.PI * u53(b[2]!, b[3]!), sc);
+      out[i] = r * sc[1]!;
+      if (i + 1 < out.length) out[i + 1] = r * sc[0]!;
     }
   }
 }
