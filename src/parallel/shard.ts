@@ -292,8 +292,8 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     const shapes = ks.map((k) => [...params[k]!.shape]);
     while (workers.length < threads - 1) workers.push(cfg.spawn!());
     workers.forEach((w, i) => {
-      Atomics.store(status, i + 1, WorkerState.Starting);
       const slot = i + 1;
+      Atomics.store(status, slot, WorkerState.Starting);
       w.postMessage({
         type: "init",
         spec,

@@ -39,18 +39,22 @@ export function u1PlaquetteExact(beta: number, plaquettes: number): number {
   if (!(beta >= 0) || !(beta <= 500))
     throw new RangeError(`u1PlaquetteExact: beta must lie in [0, 500], got ${beta}`);
   const v = plaquettes;
-  const logI = (n: number) => logBesselI(n, beta);
   // ln of the n-th terms of numerator and denominator; n and −n contribute equally.
   const num: number[] = [];
   const den: number[] = [];
+  // ln I_{n−1}, ln I_n, ln I_{n+1}, shifted along as n grows (I_{−1} = I_1).
+  let prev = logBesselI(1, beta);
+  let li = logBesselI(0, beta);
   for (let n = 0; ; n++) {
-    const li = logI(n);
     if (li === Number.NEGATIVE_INFINITY) break; // β = 0: only n = 0 contributes
+    const next = logBesselI(n + 1, beta);
     const a = v * li;
-    const dI = (math.exp(logI(n - 1) - li) + math.exp(logI(n + 1) - li)) / 2; // I_n′/I_n
+    const dI = (math.exp(prev - li) + math.exp(next - li)) / 2; // I_n′/I_n
     den.push(a + (n > 0 ? Math.LN2 : 0));
     num.push(a + math.log(dI) + (n > 0 ? Math.LN2 : 0));
     if (n > 2 && a < den[0]! - 60) break; // e^{−60}: far below double precision
+    prev = li;
+    li = next;
   }
   return math.exp(logsumexp(Float64Array.from(num)) - logsumexp(Float64Array.from(den)));
 }
