@@ -10,9 +10,12 @@
  *   (c) training step at L = 16, 32, 64 with hidden 32,32, batch 64
  *   (d) φ⁴ HMC trajectories per second at L = 32, 10 leapfrog steps (one chain)
  *   (e) time to a 100-step moving-average ESS of 0.25 on the notebook preset
+ *   gemm: the WebAssembly SIMD GEMM's GFLOP/s against the measured SIMD ceiling (bench/gemm.ts)
+ *   mlp / mlp64: training step of RealNVP with MLP conditioners (8 couplings, hidden 256,256 /
+ *       64,64, batch 1024, φ⁴ 8×8) at 1 and 2 threads on both sides
  *
  * ratio = latticeflow time / PyTorch time (for HMC: per trajectory), so < 1 means faster.
- * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e (default all), BENCH_DTYPES=float64,float32,
+ * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e,gemm,mlp,mlp64 (default all), BENCH_DTYPES=float64,float32,
  * BENCH_REPEATS (default 20, scaled down for the big workloads), BENCH_THREADS (latticeflow
  * threads; default: all cores, as PyTorch's), BENCH_TORCH_THREADS (default: all cores),
  * BENCH_BEST_OF (each side's best of this many processes; default 3; 1 for e, c64, float64 c),
@@ -27,7 +30,9 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const repeats = Number(process.env.BENCH_REPEATS ?? 20);
-const only = new Set((process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e").split(",").map((s) => s.trim()));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e,gemm,mlp,mlp64").split(",").map((s) => s.trim()),
+);
 const dtypes = (process.env.BENCH_DTYPES ?? "float64,float32").split(",").map((s) => s.trim());
 const ourThreads = Number(process.env.BENCH_THREADS ?? cpus().length);
 const torchThreads = Number(process.env.BENCH_TORCH_THREADS ?? cpus().length);
@@ -41,6 +46,8 @@ interface Spec {
   kind: "ms" | "rate" | "s";
   dtype: string;
   args: string[];
+  /** Threads on both sides for this workload (default BENCH_THREADS / BENCH_TORCH_THREADS). */
+  threads?: number;
 }
 
 const specs: Spec[] = [];
@@ -81,6 +88,36 @@ for (const dtype of dtypes) {
         "1",
       ],
     });
+  }
+}
+for (const dtype of dtypes) {
+  for (const [id, hidden] of [
+    ["mlp", "256,256"],
+    ["mlp64", "64,64"],
+  ] as const) {
+    for (const threads of [1, 2]) {
+      specs.push({
+        id,
+        label: `(m) train RealNVP-MLP ${hidden} ${threads}T`,
+        kind: "ms",
+        dtype,
+        threads,
+        args: [
+          "--workload",
+          "train",
+          "--flow",
+          "realnvp-mlp",
+          "--layers",
+          "8",
+          "--hidden",
+          hidden,
+          "--batch",
+          "1024",
+          "--repeats",
+          String(Math.max(3, Math.round(repeats / 2))),
+        ],
+      });
+    }
   }
 }
 specs.push(
@@ -147,6 +184,15 @@ interface Row {
 }
 
 const rows: Row[] = [];
+let gemmResult: Result | null = null;
+if (only.has("gemm")) {
+  process.stderr.write(
+    `bench gemm (load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")})...\n`,
+  );
+  gemmResult = runJson(process.execPath, [join(here, "gemm.js"), "--dtypes", dtypes.join(",")]);
+}
 for (const s of specs) {
   if (!only.has(s.id)) continue;
   const load = loadavg();
@@ -173,7 +219,7 @@ for (const s of specs) {
     "--dtype",
     s.dtype,
     "--threads",
-    String(ourThreads),
+    String(s.threads ?? ourThreads),
     "--max-seconds",
     maxSeconds,
   ]);
@@ -184,7 +230,7 @@ for (const s of specs) {
         "--dtype",
         s.dtype,
         "--threads",
-        String(torchThreads),
+        String(s.threads ?? torchThreads),
         "--max-seconds",
         maxSeconds,
       ])
@@ -212,6 +258,33 @@ for (const s of specs) {
 }
 
 const f = (x: number | null, d = 1) => (x === null ? "n/a" : x.toFixed(d));
+if (gemmResult) {
+  const g = gemmResult as unknown as {
+    ceiling_gflops: Record<string, number>;
+    rows: {
+      dtype: string;
+      m: number;
+      n: number;
+      k: number;
+      kernel_gflops: number;
+      fraction_of_ceiling: number;
+      forward_gflops: number;
+      input_grad_gflops: number;
+      weight_grad_gflops: number;
+    }[];
+  };
+  console.log(
+    "\nWebAssembly SIMD GEMM, one thread, GFLOP/s (best of 7); ceiling = independent f32x4 / f64x2 mul+add chains",
+  );
+  console.log(
+    `${"dtype".padEnd(8)} ${"M×N×K".padEnd(14)} ${"kernel".padStart(7)} ${"ceiling".padStart(8)} ${"frac".padStart(5)} ${"fwd".padStart(6)} ${"dX".padStart(6)} ${"dW".padStart(6)}`,
+  );
+  for (const r of g.rows) {
+    console.log(
+      `${r.dtype.padEnd(8)} ${`${r.m}×${r.n}×${r.k}`.padEnd(14)} ${f(r.kernel_gflops).padStart(7)} ${f(g.ceiling_gflops[r.dtype] ?? null).padStart(8)} ${f(r.fraction_of_ceiling, 2).padStart(5)} ${f(r.forward_gflops).padStart(6)} ${f(r.input_grad_gflops).padStart(6)} ${f(r.weight_grad_gflops).padStart(6)}`,
+    );
+  }
+}
 console.log(
   `\nlatticeflow vs PyTorch, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}, ` +
     `latticeflow threads ${ourThreads}, torch threads ${torchThreads}; medians; ratio = latticeflow time / PyTorch time`,
@@ -238,6 +311,7 @@ writeFileSync(
       node: process.version,
       latticeflow_threads: ourThreads,
       torch_threads: torchThreads,
+      gemm: gemmResult,
       rows,
     },
     null,

@@ -15,6 +15,10 @@ Workloads: train (one reverse-KL step), sample (prior -> flow -> action for n
 configs, no grad), hmc (phi^4 HMC with an analytic torch.roll force) and ess
 (train from scratch until the 100-step moving average of ESS reaches a target).
 
+--flow realnvp-mlp: RealNVP with MLP conditioners, the model of latticeflow's
+src/flows/realnvp-mlp.ts (stripes partition; Linear/ReLU conditioners over the
+whole frozen half, s = tanh, t; parameters {l}.net.{0,2,4}.{weight,bias}).
+
 Caveat: Debian's python3-torch is built with BLAS_INFO=generic against the netlib
 reference libblas3, so float64 Conv2d runs through _slow_conv2d + unoptimised
 dgemm (float32 goes through oneDNN). The JSON reports "blas_info" for that reason.
@@ -138,12 +142,75 @@ def kl_divergence(logp, logq):
 
 def train_step(layers, prior, action, optimizer, batch_size):
     optimizer.zero_grad()
-    x, logq = apply_flow_to_prior(prior, layers, batch_size)
+    apply = apply_mlp_flow_to_prior if isinstance(layers[0], MlpCoupling) else apply_flow_to_prior
+    x, logq = apply(prior, layers, batch_size)
     logp = -action(x)
     loss = kl_divergence(logp, logq)
     loss.backward()
     optimizer.step()
     return loss.detach(), logp.detach(), logq.detach()
+
+
+# ---------------------------------------------------------------- RealNVP with MLP conditioners
+def stripe_partition(shape, axis, parity):
+    """Frozen: sites whose coordinate along `axis` is = parity (mod 2); active: the rest.
+    Both in ascending row-major flat index (latticeflow's stripePartition)."""
+    coords = np.indices(shape).reshape(len(shape), -1)
+    frozen_mask = coords[axis] % 2 == parity
+    idx = np.arange(coords.shape[1])
+    return idx[frozen_mask], idx[~frozen_mask]
+
+
+def checkerboard_partition(shape, parity):
+    coords = np.indices(shape).reshape(len(shape), -1)
+    frozen_mask = coords.sum(axis=0) % 2 == parity
+    idx = np.arange(coords.shape[1])
+    return idx[frozen_mask], idx[~frozen_mask]
+
+
+class MlpCoupling(torch.nn.Module):
+    """y_A = x_A·exp(s) + t, y_F = x_F; (s̃, t) = MLP(x_F) viewed [B, 2, n_A], s = tanh s̃."""
+
+    def __init__(self, frozen, active, hidden):
+        super().__init__()
+        self.register_buffer('frozen', torch.as_tensor(frozen, dtype=torch.long), persistent=False)
+        self.register_buffer('active', torch.as_tensor(active, dtype=torch.long), persistent=False)
+        sizes = [len(frozen)] + list(hidden) + [2 * len(active)]
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.ReLU())
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, x):  # x [B, V]
+        out = self.net(x[:, self.frozen]).view(x.shape[0], 2, -1)
+        s, t = torch.tanh(out[:, 0]), out[:, 1]
+        y = x.index_copy(1, self.active, x[:, self.active] * torch.exp(s) + t)
+        return y, s.sum(dim=1)
+
+
+def get_mlp_flow(n_layers, lattice_shape, hidden, partition):
+    layers = []
+    d = len(lattice_shape)
+    for l in range(n_layers):
+        if partition == 'stripes':
+            frozen, active = stripe_partition(lattice_shape, (l // 2) % d, l % 2)
+        else:
+            frozen, active = checkerboard_partition(lattice_shape, l % 2)
+        layers.append(MlpCoupling(frozen, active, hidden))
+    return torch.nn.Sequential(*layers)
+
+
+def apply_mlp_flow_to_prior(prior, layers, batch_size):
+    x = prior.sample(batch_size)
+    logq = prior.log_prob(x)
+    shape = x.shape
+    x = x.reshape(batch_size, -1)
+    for l in layers:
+        x, logJ = l(x)
+        logq = logq - logJ
+    return x.reshape(shape), logq
 
 
 # ---------------------------------------------------------------- workloads
@@ -170,7 +237,10 @@ def timed(fn, warmup, repeats, warmup_seconds=3.0):
 def build(args):
     shape = (args.L,) * args.dim
     prior = NormalPrior(torch.zeros(shape), torch.ones(shape))
-    layers = get_flow(args.layers, shape, args.hidden, args.kernel)
+    if args.flow == 'realnvp-mlp':
+        layers = get_mlp_flow(args.layers, shape, args.hidden, args.partition)
+    else:
+        layers = get_flow(args.layers, shape, args.hidden, args.kernel)
     optimizer = torch.optim.Adam(layers.parameters(), lr=1e-3)
     return prior, layers, optimizer
 
@@ -186,7 +256,8 @@ def run_sample(args, action, out):
 
     def one_pass():
         with torch.no_grad():
-            x, logq = apply_flow_to_prior(prior, layers, args.n)
+            apply = apply_mlp_flow_to_prior if args.flow == 'realnvp-mlp' else apply_flow_to_prior
+            x, logq = apply(prior, layers, args.n)
             return -action(x), logq
 
     times = timed(one_pass, args.warmup, args.repeats)
@@ -264,6 +335,8 @@ def main():
     ap.add_argument('--layers', type=int, default=16)
     ap.add_argument('--hidden', default='8,8', help='comma-separated CNN hidden channels')
     ap.add_argument('--kernel', type=int, default=3)
+    ap.add_argument('--flow', choices=['affine-cnn', 'realnvp-mlp'], default='affine-cnn')
+    ap.add_argument('--partition', choices=['stripes', 'checkerboard'], default='stripes')
     ap.add_argument('--batch', type=int, default=64)
     ap.add_argument('--dtype', choices=['float32', 'float64'], default='float64')
     ap.add_argument('--m2', type=float, default=-4.0)
@@ -287,7 +360,7 @@ def main():
     np.random.seed(args.seed)
     action = ScalarPhi4Action(args.m2, args.lam)
 
-    out = {'workload': args.workload, 'dtype': args.dtype, 'threads': torch.get_num_threads(),
+    out = {'workload': args.workload, 'flow': args.flow, 'dtype': args.dtype, 'threads': torch.get_num_threads(),
            'torch_version': torch.__version__, 'L': args.L, 'dim': args.dim, 'layers': args.layers,
            'hidden': args.hidden, 'kernel': args.kernel, 'batch': args.batch, 'm2': args.m2,
            'lam': args.lam, 'seed': args.seed, 'repeats': args.repeats, 'warmup': args.warmup,

@@ -6,13 +6,19 @@
  *   node dist/bench/workload.js --workload train|sample|hmc|ess [--L 8] [--hidden 8,8]
  *     [--layers 16] [--kernel 3] [--batch 64] [--dtype float64] [--repeats 20] [--warmup 3] [--warmup-seconds 3]
  *     [--n 1024] [--leapfrog 10] [--eps 0.05] [--target-ess 0.25] [--max-seconds 600]
- *     [--threads 1] [--seed 0]
+ *     [--threads 1] [--seed 0] [--flow affine-cnn|realnvp-mlp] [--partition stripes]
+ *
+ * GEMM=js (environment): matrix products in the TypeScript twin instead of WebAssembly SIMD
+ * (one thread only: workers keep the default).
+ *
+ * --flow realnvp-mlp: RealNVP with MLP conditioners (src/flows/realnvp-mlp.ts; --layers,
+ * --hidden, --partition), the model of bench/torch_reference.py --flow realnvp-mlp.
  */
 import { loadavg } from "node:os";
 import { nodeSpawn } from "../src/cli/threads.js";
-import type { DType } from "../src/engine/index.js";
-import { affineCouplingFlow } from "../src/flows/affine-flow.js";
+import { type DType, setGemmBackend } from "../src/engine/index.js";
 import { hmcChain } from "../src/mcmc/hmc.js";
+import { buildModel, type ModelSpec } from "../src/model/index.js";
 import { createParallelTrainer } from "../src/parallel/shard.js";
 import { Rng } from "../src/rng/philox.js";
 import { Phi4Theory } from "../src/theories/phi4.js";
@@ -46,7 +52,10 @@ const threads = Number(arg("threads", "1"));
 const seed = Number(arg("seed", "0"));
 const m2 = Number(arg("m2", "-4"));
 const lam = Number(arg("lam", "8"));
+const flowKind = arg("flow", "affine-cnn");
+const partition = arg("partition", "stripes") as "stripes" | "checkerboard";
 
+if (process.env.GEMM === "js") setGemmBackend("js");
 const shape = [L, L];
 const theory = new Phi4Theory({ latticeShape: shape, m2, lam });
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;
@@ -62,21 +71,26 @@ function median(xs: number[]): number {
  * bench/torch_reference.py): V8 tiers a worker's code up separately, and the first dozen
  * threaded steps run at 2–6× the steady-state time.
  */
-function timed(fn: () => void): { times: number[]; rssAfterWarmup: number } {
+function timed(fn: () => void): { times: number[]; cpuTimes: number[]; rssAfterWarmup: number } {
   const w0 = performance.now();
   for (let i = 0; i < warmup || performance.now() - w0 < warmupSeconds * 1e3; i++) fn();
   const rssAfterWarmup = rssMb();
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   for (let i = 0; i < repeats; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuTimes.push((c.user + c.system) / 1e3);
   }
-  return { times, rssAfterWarmup };
+  return { times, cpuTimes, rssAfterWarmup };
 }
 
 const out: Record<string, unknown> = {
   workload,
+  flow: flowKind,
   dtype,
   threads,
   L,
@@ -92,10 +106,17 @@ const out: Record<string, unknown> = {
 };
 
 function makeTrainer() {
-  const flowConfig = { latticeShape: shape, layers, hidden, kernel };
+  const spec: ModelSpec = {
+    theory: { kind: "phi4", latticeShape: shape, m2, lam },
+    flow:
+      flowKind === "realnvp-mlp"
+        ? { kind: "realnvp-mlp", layers, hidden, partition, identityInit: false }
+        : { kind: "affine-cnn", layers, hidden, kernel, identityInit: false },
+    dtype,
+  };
   if (threads > 1) {
     const tr = createParallelTrainer({
-      spec: { flow: flowConfig, theory: { latticeShape: shape, m2, lam }, dtype },
+      spec,
       optimizer: adam({ lr: 1e-3 }),
       batch,
       threads,
@@ -104,7 +125,7 @@ function makeTrainer() {
     const st = tr.init(new Rng(seed));
     return { tr, st, sample: (r: Rng, k: number) => tr.sample(st.params, r, k) };
   }
-  const flow = affineCouplingFlow(flowConfig);
+  const { flow } = buildModel(spec);
   const tr = createTrainer({ flow, theory, optimizer: adam({ lr: 1e-3 }), batch, dtype });
   const st = tr.init(new Rng(seed));
   return { tr, st, sample: (r: Rng, k: number) => flow.sample(st.params, r, k, dtype) };
@@ -112,8 +133,14 @@ function makeTrainer() {
 
 if (workload === "train") {
   const { tr, st } = makeTrainer();
-  const { times, rssAfterWarmup } = timed(() => tr.step(st));
-  Object.assign(out, { median_ms: median(times), times_ms: times, rss_after_warmup_mb: rssAfterWarmup });
+  const { times, cpuTimes, rssAfterWarmup } = timed(() => tr.step(st));
+  Object.assign(out, {
+    median_ms: median(times),
+    times_ms: times,
+    // CPU time of the whole process (all its threads): a check on wall times taken under load.
+    cpu_median_ms: median(cpuTimes),
+    rss_after_warmup_mb: rssAfterWarmup,
+  });
 } else if (workload === "sample") {
   const { sample } = makeTrainer();
   const rng = new Rng(seed + 1);

@@ -17,12 +17,23 @@ export {
 export * from "./engine/index.js";
 export { AffineCoupling, type AffineCouplingConfig } from "./flows/affine-coupling.js";
 export { type AffineFlowConfig, affineCouplingFlow } from "./flows/affine-flow.js";
+export { AffineTransformer } from "./flows/affine-transformer.js";
 // Flows.
 export { type Bijector, forward, inverse, prefixParams, subParams } from "./flows/bijector.js";
+export { Chain } from "./flows/chain.js";
 export { type CnnConfig, PeriodicCnn } from "./flows/cnn.js";
+export { CnnConditioner, type CnnConditionerConfig } from "./flows/cnn-conditioner.js";
+export type { Conditioner } from "./flows/conditioner.js";
+export type { ElementwiseTransformer } from "./flows/elementwise.js";
 export { Flow } from "./flows/flow.js";
+export { Inverse } from "./flows/inverse.js";
+export { MaskedCoupling, type MaskedCouplingOptions } from "./flows/masked-coupling.js";
 export { checkerboardFits, checkerboardMask } from "./flows/masks.js";
+export { ACTIVATIONS, type Activation, Mlp, type MlpConfig } from "./flows/mlp.js";
+export { MlpConditioner, type MlpConditionerConfig } from "./flows/mlp-conditioner.js";
+export { checkerboardPartition, type Partition, partitionBy, stripePartition } from "./flows/partition.js";
 export { NormalPrior, type Prior } from "./flows/prior.js";
+export { type RealNvpMlpConfig, realNvpMlpFlow, realNvpPartition } from "./flows/realnvp-mlp.js";
 // Browser-safe file formats.
 export { decodeNpy, encodeNpy } from "./io/npy.js";
 export {
@@ -50,6 +61,8 @@ export {
   type Proposals,
 } from "./mcmc/independence-metropolis.js";
 export type { RandomSource } from "./mcmc/random.js";
+// The model description: {theory, flow, train} as validated plain data, presets, building.
+export * from "./model/index.js";
 // Observables and error analysis.
 export {
   absMagnetizationDensity,
@@ -66,10 +79,11 @@ export {
 export { plaquetteMean, topologicalCharge, wrapAngle } from "./observables/u1.js";
 // Data-parallel training and sampling (Node: src/cli/threads.ts; browsers: webWorkerSpawn).
 export {
+  createParallelSampler,
   createParallelTrainer,
   createWorkerHandler,
-  type ModelSpec,
   type ParallelConfig,
+  type PoolConfig,
   type Spawn,
   WorkerError,
   type WorkerHandler,
@@ -102,6 +116,5 @@ export {
   globalNorm,
   type Optimizer,
 } from "./train/adam.js";
-export { PHI4_PRESETS, type Phi4Settings } from "./train/presets.js";
 export { type KlAux, reverseKl } from "./train/reverse-kl.js";
 export { createTrainer, type StepMetrics, type TrainerConfig, type TrainState } from "./train/trainer.js";

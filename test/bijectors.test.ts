@@ -7,8 +7,16 @@ import { describe, expect, it } from "vitest";
 import { type Params, Tensor, zeros } from "../src/engine/index.js";
 import { AffineCoupling } from "../src/flows/affine-coupling.js";
 import { affineCouplingFlow } from "../src/flows/affine-flow.js";
+import { AffineTransformer } from "../src/flows/affine-transformer.js";
 import type { Bijector } from "../src/flows/bijector.js";
+import { Chain } from "../src/flows/chain.js";
+import { CnnConditioner } from "../src/flows/cnn-conditioner.js";
+import { Inverse } from "../src/flows/inverse.js";
+import { MaskedCoupling } from "../src/flows/masked-coupling.js";
 import { checkerboardMask } from "../src/flows/masks.js";
+import { MlpConditioner } from "../src/flows/mlp-conditioner.js";
+import { checkerboardPartition, partitionBy, stripePartition } from "../src/flows/partition.js";
+import { realNvpMlpFlow } from "../src/flows/realnvp-mlp.js";
 import { Rng } from "../src/rng/philox.js";
 import { logAbsDet } from "./linalg.js";
 
@@ -64,6 +72,114 @@ for (const lattice of [[4], [2, 2], [4, 2], [2, 2, 2]]) {
     );
   }
 }
+
+const mlpCoupling = (lattice: number[], partition = stripePartition(lattice, 0, 1), bounded = true) =>
+  new MaskedCoupling(
+    partition,
+    new MlpConditioner(partition, { hidden: [5, 3], outChannels: 2 }),
+    new AffineTransformer({ boundedLogScale: bounded }),
+  );
+for (const lattice of [[4], [2, 2], [4, 2], [2, 2, 2]]) {
+  checkBijector(
+    `MaskedCoupling: stripes, MLP conditioner, bounded affine [${lattice}]`,
+    mlpCoupling(lattice),
+    lattice,
+  );
+}
+checkBijector(
+  "MaskedCoupling: checkerboard, MLP, unbounded affine [4, 2]",
+  mlpCoupling([4, 2], checkerboardPartition([4, 2], 0), false),
+  [4, 2],
+);
+checkBijector(
+  "MaskedCoupling: an arbitrary site set, MLP [2, 3]",
+  mlpCoupling(
+    [2, 3],
+    partitionBy([2, 3], (c) => c[1] === 2 || c[0] + c[1] === 0),
+  ),
+  [2, 3],
+);
+{
+  const p = stripePartition([4, 2], 1, 0);
+  checkBijector(
+    "MaskedCoupling: stripes, CNN conditioner (generic graph, not fused) [4, 2]",
+    new MaskedCoupling(
+      p,
+      new CnnConditioner(p, { hidden: [3], kernel: 3, outChannels: 2 }),
+      new AffineTransformer(),
+    ),
+    [4, 2],
+  );
+}
+checkBijector(
+  "Chain of three couplings [2, 2]",
+  new Chain([mlpCoupling([2, 2]), mlpCoupling([2, 2], stripePartition([2, 2], 1, 0)), mlpCoupling([2, 2])]),
+  [2, 2],
+);
+checkBijector("Inverse of a coupling [4, 2]", new Inverse(mlpCoupling([4, 2])), [4, 2]);
+
+describe("MaskedCoupling", () => {
+  it("the notebook's configuration takes the fused op, other configurations the generic graph", () => {
+    const cb = checkerboardPartition([4, 4], 1);
+    const cnn = new CnnConditioner(cb, { hidden: [3], kernel: 3, outChannels: 2 });
+    expect(new AffineCoupling({ latticeShape: [4, 4], parity: 1, hidden: [3], kernel: 3 }).isFused).toBe(
+      true,
+    );
+    expect(new MaskedCoupling(cb, cnn, new AffineTransformer()).isFused).toBe(true);
+    expect(new MaskedCoupling(cb, cnn, new AffineTransformer({ boundedLogScale: true })).isFused).toBe(false);
+    const st = stripePartition([4, 4], 0, 1);
+    const cnn2 = new CnnConditioner(st, { hidden: [3], kernel: 3, outChannels: 2 });
+    expect(new MaskedCoupling(st, cnn2, new AffineTransformer()).isFused).toBe(false);
+  });
+  it("frozen components pass through bit for bit; the partition is a partition", () => {
+    const p = stripePartition([4, 4], 1, 1);
+    expect(p.frozen.length + p.active.length).toBe(16);
+    expect(new Set([...p.frozen, ...p.active]).size).toBe(16);
+    expect(Array.from(p.frozen.slice(0, 4))).toEqual([1, 3, 5, 7]);
+    const c = mlpCoupling([4, 4], p);
+    const params = randomParams(c, 1);
+    const x = zeros([2, 4, 4]);
+    new Rng(2).normal(x.data);
+    const { y } = c.forwardAndLogDet(params, x);
+    for (let b = 0; b < 2; b++) for (const i of p.frozen) expect(y.data[b * 16 + i]).toBe(x.data[b * 16 + i]);
+  });
+  it("checkerboard partitions are the fused op's (masks.ts) sites", () => {
+    for (const parity of [0, 1] as const) {
+      const m = checkerboardMask([4, 6], parity);
+      const p = checkerboardPartition([4, 6], parity);
+      expect(Array.from(p.frozen)).toEqual(Array.from(m.keys()).filter((i) => m[i] === 1));
+    }
+  });
+});
+
+describe("realNvpMlpFlow", () => {
+  const cfg = { latticeShape: [4, 4], layers: 4, hidden: [8], partition: "stripes" as const };
+  it("identity-initialised: the prior's density exactly; PyTorch state_dict names", () => {
+    const flow = realNvpMlpFlow({ ...cfg, identityInit: true });
+    const params = flow.initParams(new Rng(1), "float64");
+    expect(Object.keys(params).slice(0, 4)).toEqual([
+      "0.net.0.weight",
+      "0.net.0.bias",
+      "0.net.2.weight",
+      "0.net.2.bias",
+    ]);
+    expect(params["0.net.0.weight"]!.shape).toEqual([8, 8]);
+    expect(params["0.net.2.weight"]!.shape).toEqual([16, 8]);
+    const z = flow.prior.sample(new Rng(2), 5);
+    const { x, logq } = flow.forwardWithLogProb(params, z);
+    expect(Array.from(x.data)).toEqual(Array.from(z.data));
+    expect(Array.from(logq.data)).toEqual(Array.from(flow.prior.logProb(z).data));
+  });
+  it("log q from sampling equals log q through the inverse, both partitions", () => {
+    for (const partition of ["stripes", "checkerboard"] as const) {
+      const flow = realNvpMlpFlow({ ...cfg, partition });
+      const params = randomParams(new Chain(flow.layers), 7);
+      const { x, logq } = flow.sample(params, new Rng(5), 6);
+      const lq = flow.logProb(params, x);
+      for (let i = 0; i < 6; i++) expect(lq.data[i]).toBeCloseTo(logq.data[i]!, 10);
+    }
+  });
+});
 
 describe("checkerboardMask", () => {
   it("matches the notebook's get_mask((8,8), 1) pattern", () => {

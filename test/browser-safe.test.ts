@@ -23,6 +23,19 @@ describe("browser safety", () => {
       expect(text).not.toMatch(/\bprocess\.|\brequire\(/);
     });
   }
+  it("imports no package but zod, which the build copies into dist/ (workers cannot resolve bare names)", () => {
+    // A browser resolves "zod" only through an import map, and Web Workers have none, so
+    // scripts/vendor-zod.mjs points dist/ at its own copy; another package would need the same.
+    // (`import type` is erased by the compiler.)
+    const runtimeImport = /^(?:import|export)(?!\s+type\b)[^;]*?\bfrom\s+["']([^."'][^"']*)["']/gm;
+    for (const f of core) {
+      const packages = [...readFileSync(f, "utf8").matchAll(runtimeImport)].map((m) => m[1]);
+      expect(
+        packages.filter((p) => p !== "zod"),
+        relative(SRC, f),
+      ).toEqual([]);
+    }
+  });
   it("numerics take elementary functions from src/math, whose bits do not depend on the engine", () => {
     // ECMAScript leaves these Math functions and `**` to the engine (V8 versions already
     // differ); figures (src/plots) only draw, so they may use them.

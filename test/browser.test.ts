@@ -3,14 +3,15 @@
  * is absent) imports the compiled package over HTTP, with no bundler, and runs
  * test/browser/workload.js; Node runs the same file. The brief's promise is the same numbers
  * for the same seed in Node and in the browser, so the results must be equal bit for bit
- * (JSON round-trips doubles exactly). Needs dist/ (`npm test` builds it first).
+ * (JSON round-trips doubles exactly). Needs dist/ (`npm test` builds it first), with its copy
+ * of zod (scripts/vendor-zod.mjs: workers have no import maps to resolve "zod" with).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { extname, join, normalize } from "node:path";
+import { extname, join, normalize, sep } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 const root = join(__dirname, "..");
@@ -66,6 +67,11 @@ function killGroup(child: ChildProcess): void {
 }
 
 const types: Record<string, string> = { ".js": "text/javascript", ".html": "text/html" };
+/**
+ * What the browser may load: the package as `latticeflow web` or any static host serves it (dist/,
+ * web/; so the page cannot lean on node_modules) and the workloads of these tests.
+ */
+const SERVED = ["dist", "web", join("test", "browser")];
 
 /** Serve the repository to the browser; resolve with what the page posts to /result. */
 function runInBrowser(
@@ -111,7 +117,7 @@ function runInBrowser(
         return;
       }
       const file = normalize(join(root, decodeURIComponent(url)));
-      if (!file.startsWith(root) || !existsSync(file)) {
+      if (!SERVED.some((d) => file.startsWith(join(root, d) + sep)) || !existsSync(file)) {
         res.statusCode = 404;
         res.end();
         return;
@@ -182,29 +188,73 @@ describe.skipIf(!chromium || !existsSync(dist))("in a browser", () => {
   }, 150_000);
 
   it("the page (web/index.html) trains the notebook preset with the CLI's numbers, and samples", async () => {
-    const lf = await import(dist);
-    const p = lf.PHI4_PRESETS["phi4-notebook"];
-    const latticeShape = [p.L, p.L];
-    const trainer = lf.createTrainer({
-      flow: lf.affineCouplingFlow({ latticeShape, layers: p.layers, hidden: p.hidden, kernel: p.kernel }),
-      theory: new lf.Phi4Theory({ latticeShape, m2: p.m2, lam: p.lam }),
-      optimizer: lf.adam({ lr: p.lr }),
-      batch: p.batch,
-      dtype: "float64",
-    });
-    const state = trainer.init(new lf.Rng(3));
-    const node = Array.from({ length: 12 }, () => trainer.step(state).loss);
+    const lf: Lib = await import(dist);
+    const node = trainInNode(lf, "phi4-notebook", { seed: 3, steps: 12 });
     const browser = await runInBrowser(
       chromium!,
       "/web/index.html?autostart=1&steps=12&seed=3&report=/result",
     );
     expect(browser.ok, browser.error).toBe(true);
-    expect(browser.losses).toEqual(node);
+    expect(browser.losses).toEqual(node.losses);
     expect(browser.mh).toMatch(/^Flow Metropolis–Hastings, 1024 proposals: acceptance 0\.\d{3}, /);
-    // The downloadable weights are Node's after the same 12 steps, under the CLI's names.
-    const file = lf.decodeSafetensors(new Uint8Array(Buffer.from(browser.checkpoint as string, "base64")));
-    expect(Object.keys(file.tensors).sort()).toEqual(Object.keys(state.params).sort());
-    for (const [name, t] of Object.entries(state.params) as [string, { data: Float64Array }][])
-      expect(Array.from(file.tensors[name].data), name).toEqual(Array.from(t.data));
+    expect(browser.model).toBe(
+      "phi4 8x8 m2=-4 lam=8 · flow affine-cnn 16 layers, hidden [8,8], kernel 3 · batch 64, lr 0.001, float64",
+    );
+    expectCheckpoint(lf, browser.checkpoint as string, node);
+    expect(browser.presets).toEqual(Object.keys(lf.PRESETS)); // the selector is the library's list
+  }, 150_000);
+
+  it("the page trains the phi4-mlp preset (RealNVP, MLP conditioners) with Node's numbers", async () => {
+    const lf: Lib = await import(dist);
+    const node = trainInNode(lf, "phi4-mlp", { seed: 5, steps: 4, dtype: "float64" });
+    const browser = await runInBrowser(
+      chromium!,
+      "/web/index.html?preset=phi4-mlp&autostart=1&steps=4&seed=5&dtype=float64&report=/result",
+    );
+    expect(browser.ok, browser.error).toBe(true);
+    expect(browser.losses).toEqual(node.losses);
+    expect(browser.model).toMatch(
+      /^phi4 8x8 m2=-4 lam=8 · flow realnvp-mlp 8 layers, hidden \[128,128\], stripes · /,
+    );
+    expectCheckpoint(lf, browser.checkpoint as string, node);
+  }, 150_000);
+
+  it("the page names the library's presets when the address asks for an unknown one", async () => {
+    const lf: Lib = await import(dist);
+    const browser = await runInBrowser(chromium!, "/web/index.html?preset=phi4-nope&report=/result");
+    expect(browser.ok).toBe(false);
+    expect(browser.error).toBe(
+      `SpecError: unknown preset 'phi4-nope': use one of ${Object.keys(lf.PRESETS).join(", ")}`,
+    );
   }, 150_000);
 });
+
+type Lib = typeof import("../src/index.js");
+
+interface NodeRun {
+  config: import("../src/index.js").RunConfig;
+  losses: number[];
+  params: Record<string, { data: Float64Array | Float32Array }>;
+}
+
+/** What the page's worker does, in Node: a preset with the page's settings, through the model description. */
+function trainInNode(lf: Lib, preset: string, settings: Record<string, unknown>): NodeRun {
+  const config = lf.applySettings(lf.presetConfig(preset), settings, "test");
+  const { flow, theory } = lf.buildModel(config);
+  const t = config.train;
+  const optimizer = lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
+  const trainer = lf.createTrainer({ flow, theory, optimizer, batch: t.batch, dtype: t.dtype });
+  const state = trainer.init(new lf.Rng(t.seed));
+  const losses = Array.from({ length: t.steps }, () => trainer.step(state).loss);
+  return { config, losses, params: state.params };
+}
+
+/** The page's download: Node's weights under the CLI's names, and the run's description in its metadata. */
+function expectCheckpoint(lf: Lib, base64: string, node: NodeRun): void {
+  const file = lf.decodeSafetensors(new Uint8Array(Buffer.from(base64, "base64")));
+  expect(Object.keys(file.tensors).sort()).toEqual(Object.keys(node.params).sort());
+  for (const [name, t] of Object.entries(node.params))
+    expect(Array.from(file.tensors[name]!.data as Float64Array), name).toEqual(Array.from(t.data));
+  expect(lf.parseRunConfig(JSON.parse(file.metadata.config!), "checkpoint")).toEqual(node.config);
+  expect(file.metadata.step).toBe(String(node.losses.length));
+}

@@ -11,8 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildModel } from "../src/cli/model.js";
 import { loadTraining, loadWeights, readConfig } from "../src/cli/run-dir.js";
+import { buildModel } from "../src/model/index.js";
 import { Rng } from "../src/rng/philox.js";
 import { CLI, lastJson, runCli } from "./run-cli.js";
 
@@ -91,7 +91,7 @@ function interruptedStep(r: Ended, out: string): number {
 /** The checkpoint and the optimiser state both load, at `step`; the metrics run 1..step. */
 function expectSavedAt(dir: string, step: number): void {
   const config = readConfig(dir);
-  const like = buildModel(config).flow.initParams(new Rng(config.seed), config.dtype);
+  const like = buildModel(config).flow.initParams(new Rng(config.train.seed), config.train.dtype);
   expect(loadWeights(dir, like).step).toBe(step);
   expect(loadTraining(dir, like).step).toBe(step);
   expect(metricSteps(dir)).toEqual(Array.from({ length: step }, (_, i) => i + 1));

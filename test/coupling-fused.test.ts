@@ -1,5 +1,5 @@
 /**
- * The fused coupling op (src/engine/ops/coupling.ts) against the unfused graph of the same
+ * The fused coupling op (src/engine/fused/coupling.ts) against the unfused graph of the same
  * layer (AffineCoupling with fused: false), in both directions: values, log-dets and the
  * gradients of every parameter and of the input; its own gradients against central finite
  * differences; float32; and scratch reuse (the pool) across repeated calls.

@@ -95,6 +95,7 @@ describe("activations", () => {
   it("prelu per channel", () =>
     gradcheck((p) => project(E.prelu(p.x, p.a)), { x: randn([2, 3, 4]), a: E.tensor([0.1, 0.2, 0.3]) }));
   it("leakyRelu", () => gradcheck((p) => project(E.leakyRelu(p.x, 0.01)), { x: randn([10]) }));
+  it("relu", () => gradcheck((p) => project(E.relu(p.x)), { x: randn([10]) }));
 });
 
 describe("reductions", () => {

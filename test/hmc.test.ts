@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -487,6 +488,27 @@ describe("latticeflow hmc --jitter (the built CLI)", () => {
     expect(JSON.parse(readFileSync(`${out0}.json`, "utf8"))).toMatchObject({
       integrator: "leapfrog",
       jitter: 0,
+    });
+  });
+
+  it("φ⁴ through the model description: v0.1's ensemble bit for bit, the TheorySpec in the sidecar", async () => {
+    const out = join(tmp, "v01.npy");
+    const r = await run(
+      "hmc",
+      ...["--L", "4", "--m2", "-1", "--lam", "1", "--n", "400", "--therm", "50", "--seed", "3", "--quiet"],
+      "--out",
+      out,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    // sha256 of the .npy that v0.1 (before src/model) wrote for these flags.
+    expect(createHash("sha256").update(readFileSync(out)).digest("hex")).toBe(
+      "8ff97b2dd20e53a7b2dc6b32708a455f60e7826b9d00815ed4f7e8500d55776a",
+    );
+    expect(JSON.parse(readFileSync(`${out}.json`, "utf8")).theory).toEqual({
+      kind: "phi4",
+      latticeShape: [4, 4],
+      m2: -1,
+      lam: 1,
     });
   });
 

@@ -92,7 +92,7 @@ describe("latticeflow hmc", () => {
     const meta = JSON.parse(readFileSync(`${HMC}.json`, "utf8"));
     expect(meta).toMatchObject({
       sampler: "hmc",
-      theory: { name: "phi4", latticeShape: [4, 4], m2: 1, lam: 0 },
+      theory: { kind: "phi4", latticeShape: [4, 4], m2: 1, lam: 0 },
       n: 6000,
       seed: 3,
       integrator: "leapfrog",
@@ -112,7 +112,7 @@ describe("latticeflow measure", () => {
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r.stdout);
     expect(j).toMatchObject({ sampler: "flow-mh", n: 6000, latticeShape: [4, 4] });
-    expect(j.theory).toMatchObject({ m2: 1, lam: 0, source: `${MH}.json` });
+    expect(j.theory).toEqual({ kind: "phi4", latticeShape: [4, 4], m2: 1, lam: 0, source: `${MH}.json` });
     for (const k of ["m", "chi2", "chi2_connected", "abs_m", "phi2", "phi4", "binder", "action_density"]) {
       expect(Object.keys(j[k])).toEqual(
         expect.arrayContaining(["value", "error", "tau_int", "tau_int_error", "cost_s"]),
@@ -155,8 +155,36 @@ describe("latticeflow measure", () => {
     const flags = lastJson(
       (await run("measure", join(other, "e.npy"), "--m2", "1", "--lam", "0", "--json")).stdout,
     );
-    expect(flags.theory.source).toBe("flags");
+    expect(flags.theory).toEqual({ kind: "phi4", latticeShape: [4, 4], m2: 1, lam: 0, source: "flags" });
     expect(flags.action_density.value).toBeCloseTo(j.action_density.value, 12);
+    // A flag changes one coupling of the recorded theory: the action density follows it.
+    const m2 = lastJson((await run("measure", bare, "--m2", "2", "--json")).stdout);
+    expect(m2.theory).toMatchObject({ kind: "phi4", m2: 2, lam: 0, source: "flags" });
+    expect(m2.chi2.value).toBe(j.chi2.value);
+    expect(m2.action_density.value).toBeCloseTo(j.action_density.value + j.phi2.value, 10); // S/V gains (2 − 1)·φ²
+  });
+
+  it('ensembles written by v0.1 (sidecar theory {name: "phi4", …}, flat config.json) still load', async () => {
+    const fix = join(__dirname, "fixtures", "v0.1-run");
+    for (const [file, sampler, source] of [
+      [join(fix, "hmc.npy"), "hmc", `${join(fix, "hmc.npy")}.json`],
+      [join(fix, "run", "ensemble.npy"), "flow-mh", `${join(fix, "run", "ensemble.npy")}.json`],
+    ] as const) {
+      const r = await run("measure", file, "--json");
+      expect(r.code, r.stderr).toBe(0);
+      const j = lastJson(r.stdout);
+      expect(j).toMatchObject({ sampler, n: 16, latticeShape: [4, 4], configShape: [4, 4] });
+      expect(j.theory).toEqual({ kind: "phi4", latticeShape: [4, 4], m2: -4, lam: 8, source });
+      expect(Number.isFinite(j.chi2.value)).toBe(true);
+      expect(Number.isFinite(j.action_density.value)).toBe(true);
+    }
+    // Without its sidecar, the ensemble takes the theory from the run's flat v0.1 config.json.
+    const dir = join(tmp, "v0.1");
+    mkdirSync(dir);
+    copyFileSync(join(fix, "run", "config.json"), join(dir, "config.json"));
+    copyFileSync(join(fix, "run", "ensemble.npy"), join(dir, "e.npy"));
+    const j = lastJson((await run("measure", join(dir, "e.npy"), "--json")).stdout);
+    expect(j.theory).toMatchObject({ kind: "phi4", m2: -4, lam: 8, source: join(dir, "config.json") });
   });
 });
 
@@ -241,7 +269,20 @@ describe("bad input: one line, exit 2, nothing written", () => {
     ],
     ["measure missing file", () => ["measure", join(tmp, "nothing.npy")], /no such file/],
     ["measure not npy", () => ["measure", `${HMC}.json`], /\.npy/],
-    ["measure half the couplings", () => ["measure", HMC, "--m2", "1"], /both --m2 and --lam/],
+    [
+      "measure: couplings without a recorded theory",
+      () => {
+        const bare = join(tmp, "no-sidecar.npy");
+        copyFileSync(HMC, bare);
+        return ["measure", bare, "--m2", "1"];
+      },
+      /give --m2 and --lam for theory 'phi4' \(no sidecar/,
+    ],
+    [
+      "measure a u1 flag on phi4",
+      () => ["measure", HMC, "--beta", "2"],
+      /--beta is a setting of theory 'u1'/,
+    ],
     ["measure wrong lattice", () => ["measure", HMC, "--L", "8", "--m2", "1", "--lam", "0"], /shape/],
     ["compare one file", () => ["compare", HMC], /missing required argument/],
     ["lnz no run", () => ["lnz", "--run", join(tmp, "none"), "--n", "10"], /not a run directory/],

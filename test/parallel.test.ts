@@ -22,17 +22,20 @@ describe.skipIf(!built)("multi-threaded training", () => {
     return {
       ...(await m("parallel/shard.js")),
       ...(await m("cli/threads.js")),
-      ...(await m("flows/affine-flow.js")),
+      ...(await m("model/index.js")),
       ...(await m("rng/philox.js")),
-      ...(await m("theories/phi4.js")),
       ...(await m("train/adam.js")),
       ...(await m("train/trainer.js")),
     };
   };
   const spec = {
-    flow: { latticeShape: [6, 6], layers: 4, hidden: [4, 4], kernel: 3 },
-    theory: { latticeShape: [6, 6], m2: -4, lam: 8 },
+    flow: { kind: "affine-cnn", layers: 4, hidden: [4, 4], kernel: 3, identityInit: false },
+    theory: { kind: "phi4", latticeShape: [6, 6], m2: -4, lam: 8 },
     dtype: "float64" as const,
+  };
+  const mlpSpec = {
+    ...spec,
+    flow: { kind: "realnvp-mlp", layers: 4, hidden: [16, 16], partition: "stripes", identityInit: false },
   };
   const steps = 12;
   const curve = (
@@ -47,13 +50,7 @@ describe.skipIf(!built)("multi-threaded training", () => {
     const L = await load();
     const opt = () => L.adam({ lr: 1e-2 });
     const single = curve(
-      L.createTrainer({
-        flow: L.affineCouplingFlow(spec.flow),
-        theory: new L.Phi4Theory(spec.theory),
-        optimizer: opt(),
-        batch: 13,
-        dtype: "float64",
-      }),
+      L.createTrainer({ ...L.buildModel(spec), optimizer: opt(), batch: 13, dtype: "float64" }),
       L.Rng,
     );
     const one = L.createParallelTrainer({ spec, optimizer: opt(), batch: 13, threads: 1 });
@@ -76,6 +73,42 @@ describe.skipIf(!built)("multi-threaded training", () => {
     expect(runs[0]![0]).toBe(single[0]);
     for (let i = 0; i < steps; i++)
       expect(Math.abs(runs[0]![i]! - single[i]!)).toBeLessThan(1e-9 * (1 + Math.abs(single[i]!)));
+  });
+
+  it("any model spec: an MLP-conditioned RealNVP trains on 2 threads within rounding of 1; sampling needs no optimiser", async () => {
+    const L = await load();
+    const single = curve(
+      L.createTrainer({
+        ...L.buildModel(mlpSpec),
+        optimizer: L.adam({ lr: 1e-2 }),
+        batch: 13,
+        dtype: "float64",
+      }),
+      L.Rng,
+    );
+    const two = L.createParallelTrainer({
+      spec: mlpSpec,
+      optimizer: L.adam({ lr: 1e-2 }),
+      batch: 13,
+      threads: 2,
+      spawn: L.nodeSpawn,
+    });
+    const sampler = L.createParallelSampler({ spec: mlpSpec, threads: 2, spawn: L.nodeSpawn });
+    try {
+      const c = curve(two, L.Rng);
+      expect(c[0]).toBe(single[0]);
+      for (let i = 0; i < steps; i++)
+        expect(Math.abs(c[i]! - single[i]!)).toBeLessThan(1e-9 * (1 + Math.abs(single[i]!)));
+      const params = L.buildModel(mlpSpec).flow.initParams(new L.Rng(4), "float64");
+      const a = sampler.sample(params, new L.Rng(2), 21);
+      const ref = L.buildModel(mlpSpec).flow.sample(params, new L.Rng(2), 21, "float64");
+      expect(Array.from(a.x.data)).toEqual(Array.from(ref.x.data));
+      expect(Array.from(a.logq.data)).toEqual(Array.from(ref.logq.data));
+      expect("step" in sampler).toBe(false);
+    } finally {
+      two.close();
+      sampler.close();
+    }
   });
 
   it("more threads than samples: the empty shards are skipped", async () => {
@@ -118,8 +151,7 @@ describe.skipIf(!built)("multi-threaded training", () => {
         expect(b.x.data).toBeInstanceOf(dtype === "float32" ? Float32Array : Float64Array);
         expect(Array.from(b.x.data)).toEqual(Array.from(a.x.data));
         expect(Array.from(b.logq.data)).toEqual(Array.from(a.logq.data));
-        const flow = L.affineCouplingFlow(spec.flow);
-        const ref = flow.sample(params, new L.Rng(2), 37, dtype);
+        const ref = L.buildModel(spec).flow.sample(params, new L.Rng(2), 37, dtype);
         expect(Array.from(a.logq.data)).toEqual(Array.from(ref.logq.data));
       } finally {
         two.close();

@@ -6,17 +6,20 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gammaMethodScalar } from "../src/analysis/gamma.js";
-import { presetConfig } from "../src/cli/config.js";
 import { UsageError } from "../src/cli/errors.js";
 import { ERAS_FILE, readEras, runPlot } from "../src/cli/plot-command.js";
 import { runReport } from "../src/cli/report-command.js";
 import { runSampling } from "../src/cli/sample-command.js";
 import { runTraining } from "../src/cli/train-command.js";
+import { writeNpyFile } from "../src/io/files.js";
+import { hmcChain } from "../src/mcmc/hmc.js";
+import { applySettings, presetConfig } from "../src/model/index.js";
 import { measureScalarEnsemble } from "../src/observables/measure.js";
+import { measureU1Ensemble } from "../src/observables/u1-measure.js";
 import { renderFigure, renderSvg, renderSvgAsync, subscriptSymbols } from "../src/plots/render.js";
 import { actionFigure, slopeOneOffset } from "../src/plots/specs/action.js";
 import { type Figure, histogram2d, movingAverage, quantile } from "../src/plots/specs/common.js";
@@ -26,8 +29,10 @@ import { eraStripFigure, spreadIndices } from "../src/plots/specs/eras.js";
 import { historyFigure } from "../src/plots/specs/history.js";
 import { magnetizationFigure } from "../src/plots/specs/magnetization.js";
 import { sampleGridFigure } from "../src/plots/specs/samples.js";
+import { topologyFigure } from "../src/plots/specs/topology.js";
 import { trainingFigure } from "../src/plots/specs/training.js";
 import { Rng } from "../src/rng/philox.js";
+import { U1Theory } from "../src/theories/u1.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "latticeflow-plots-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -226,20 +231,48 @@ describe("each figure renders to SVG and PNG", () => {
     );
     expect(mag.svg).toContain("M = Σ");
   });
+
+  it("U(1): plaquette history with its exact value, topological-charge history and sectors", () => {
+    const theory = new U1Theory({ latticeShape: [8, 8], beta: 2 });
+    const chain = hmcChain(
+      theory,
+      { nTherm: 100, n: 600, nLeapfrog: 10, trajectoryLength: 1, targetAcceptance: 0.8 },
+      new Rng(3),
+    );
+    const m = measureU1Ensemble(chain.configs, theory);
+    const h = checkFigure(
+      historyFigure({
+        label: "u1",
+        rows: [
+          {
+            label: "plaquette",
+            series: m.plaquettes,
+            estimate: m.plaquette,
+            reference: { value: m.plaquette_exact!, label: "exact" },
+          },
+        ],
+      }),
+    );
+    expect(h.svg).toContain(`exact ${m.plaquette_exact!.toFixed(5)}`);
+    const fig = topologyFigure({ label: "u1 (hmc)", charge: m.charge!, q2: m.q2!, volume: 64 });
+    expect(fig.notes?.q_changes).toBe(m.q_changes);
+    expect(fig.notes?.chi_top).toBeCloseTo(m.chi_top!.value, 15);
+    const t = checkFigure(fig);
+    expect(t.svg).toContain("Topological charge: u1 (hmc)");
+    expect(t.svg).toContain(`changed ${m.q_changes} times`);
+    // A frozen chain (one sector) still draws.
+    checkFigure(topologyFigure({ label: "frozen", charge: new Float64Array(50), q2: m.q2!, volume: 64 }), 3);
+  });
 });
 
 describe("latticeflow plot and report on a tiny trained run", () => {
   const run = join(tmp, "run");
   beforeAll(async () => {
-    const config = {
-      ...presetConfig("phi4-notebook"),
-      L: 4,
-      layers: 2,
-      hidden: [4],
-      batch: 16,
-      steps: 12,
-      checkpointEvery: 6,
-    };
+    const config = applySettings(
+      presetConfig("phi4-notebook"),
+      { L: 4, layers: 2, hidden: [4], batch: 16, steps: 12, checkpointEvery: 6 },
+      "test",
+    );
     await runTraining({ out: run, config, resume: false, quiet: true, eraEvery: 4, plotEvery: 6 });
     runSampling({ run, n: 200, mh: true, seed: 1, out: join(run, "ensemble.npy"), batch: 100 });
   });
@@ -283,11 +316,55 @@ describe("latticeflow plot and report on a tiny trained run", () => {
     const html = readFileSync(r.out, "utf8");
     expect(html.startsWith("<!doctype html>")).toBe(true);
     expect(html).toContain("<h2>Configuration</h2>");
+    // The theory and flow from the run's description; the configuration table by nested setting.
+    expect(html).toContain("Theory <code>phi4 4x4 m2=-4 lam=8</code>");
+    expect(html).toContain("flow <code>affine-cnn 2 layers, hidden [4], kernel 3</code>");
+    expect(html).toContain("<td>lattice</td><td><code>4 × 4</code></td>");
+    expect(html).toContain("<td>coupling layers</td><td><code>2</code></td>");
+    expect(html).toContain("<td>seed</td><td><code>0</code></td>");
+    expect(html).toContain("theory <code>phi4 4x4 m2=-4 lam=8</code>, 200 configurations");
     expect(html).toContain("⟨|M|⟩/V");
     expect(html).toContain("ensemble.npy");
     expect(html.match(/<img /g)).toHaveLength(r.figures);
     expect(r.figures).toBe(9);
     expect(html).not.toMatch(/src="(?!data:)/);
+  });
+
+  it("a run with a U(1) ensemble: its figures are the plaquette and topological-charge histories", async () => {
+    const mixed = join(tmp, "mixed");
+    await runTraining({
+      out: mixed,
+      config: applySettings(
+        presetConfig("phi4-notebook"),
+        { L: 4, layers: 2, hidden: [4], batch: 8, steps: 2 },
+        "test",
+      ),
+      resume: false,
+      quiet: true,
+    });
+    const theory = new U1Theory({ latticeShape: [4, 4], beta: 1 });
+    const chain = hmcChain(theory, { nTherm: 50, n: 300, nLeapfrog: 8, trajectoryLength: 1 }, new Rng(2));
+    writeNpyFile(join(mixed, "gauge.npy"), chain.configs, [300, 2, 4, 4]);
+    writeFileSync(
+      join(mixed, "gauge.npy.json"),
+      JSON.stringify({ sampler: "hmc", theory: { kind: "u1", latticeShape: [4, 4], beta: 1 }, n: 300 }),
+    );
+    const s = runPlot({ run: mixed, n: 64, seed: 0, window: 15, ensembles: true });
+    const names = [...new Set(s.files.map((f) => basename(f).replace(/\.(svg|png)$/, "")))];
+    expect(names).toEqual(
+      expect.arrayContaining(["training", "samples", "action", "gauge-history", "gauge-topology"]),
+    );
+    expect(names).not.toContain("gauge-magnetization");
+    const r = runReport({ run: mixed, n: 64, seed: 0, window: 15, ensembles: true });
+    const html = readFileSync(r.out, "utf8");
+    expect(html).toContain("theory <code>u1 4x4 beta=1</code>, 300 configurations");
+    expect(html).toContain("plaquette ⟨cos P⟩");
+    expect(html).toContain("χ<sub>t</sub> = ⟨Q²⟩/V");
+    expect(html).toContain("plaquette, exact (2-d, periodic)");
+    // Ensemble files alone: figures into plots/ next to them.
+    const alone = runPlot({ files: [join(mixed, "gauge.npy")], n: 64, seed: 0, window: 15, ensembles: true });
+    expect(alone.dir).toBe(join(mixed, "plots"));
+    expect(() => runPlot({ n: 64, seed: 0, window: 15, ensembles: true })).toThrow(UsageError);
   });
 
   it("bad input: a UsageError and nothing written", async () => {
@@ -302,7 +379,11 @@ describe("latticeflow plot and report on a tiny trained run", () => {
     const bad = join(tmp, "bad");
     await runTraining({
       out: bad,
-      config: { ...presetConfig("phi4-notebook"), L: 4, layers: 2, hidden: [4], batch: 8, steps: 2 },
+      config: applySettings(
+        presetConfig("phi4-notebook"),
+        { L: 4, layers: 2, hidden: [4], batch: 8, steps: 2 },
+        "test",
+      ),
       resume: false,
       quiet: true,
     });

@@ -26,6 +26,7 @@ describe("reverse-KL training", () => {
     let poison = false;
     const theory: Theory = {
       latticeShape: good.latticeShape,
+      configShape: good.configShape,
       size: good.size,
       action: (phi, b, out) => {
         const s = good.action(phi, b, out);

@@ -1,8 +1,12 @@
 /**
- * The page's trainer, in a module Web Worker so the page stays responsive: the notebook's
- * φ⁴ study (`latticeflow train --preset … --seed …`, the same numbers bit for bit), then an
- * exact ensemble by flow Metropolis–Hastings. Messages to the page:
- *   {type: "step", step, loss, ess} per step; {type: "mh", acceptance, ess, samples, L};
+ * The page's trainer, in a module Web Worker so the page stays responsive. It knows models only
+ * through the library's model description: a preset's RunConfig `{theory, flow, train}` with the
+ * page's controls applied as settings, built by `buildModel`; then, as
+ * `latticeflow train --preset … --seed …` does, the same numbers bit for bit. Afterwards an exact
+ * ensemble by flow Metropolis–Hastings. Messages to the page:
+ *   {type: "config", config} once the settings are validated;
+ *   {type: "step", step, loss, ess} per step;
+ *   {type: "mh", acceptance, ess, configShape, samples} (the chain's last 16 configurations);
  *   {type: "done", losses, checkpoint (safetensors bytes)}; {type: "error", message}.
  */
 import * as lf from "../dist/src/index.js";
@@ -16,40 +20,46 @@ self.onmessage = (e) => {
 };
 
 async function run({ preset, seed, steps, dtype }) {
-  const p = { ...lf.PHI4_PRESETS[preset], dtype };
-  const latticeShape = new Array(p.dim).fill(p.L);
-  const flow = lf.affineCouplingFlow({
-    latticeShape,
-    layers: p.layers,
-    hidden: p.hidden,
-    kernel: p.kernel,
-    identityInit: p.identityInit,
-  });
-  const theory = new lf.Phi4Theory({ latticeShape, m2: p.m2, lam: p.lam });
-  const optimizer = lf.adam({ lr: p.lr, beta1: p.beta1, beta2: p.beta2, clipNorm: p.clipNorm });
-  const trainer = lf.createTrainer({ flow, theory, optimizer, batch: p.batch, dtype });
-  const state = trainer.init(new lf.Rng(seed)); // as the CLI: weights, then the prior draws
+  // One parser for every source: the page's controls are flat settings, validated like flags.
+  const config = lf.applySettings(lf.presetConfig(preset), { seed, steps, dtype }, "the page");
+  postMessage({ type: "config", config });
+  const { theory, flow } = lf.buildModel(config);
+  const t = config.train;
+  const optimizer = lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
+  const trainer = lf.createTrainer({ flow, theory, optimizer, batch: t.batch, dtype: t.dtype });
+  const state = trainer.init(new lf.Rng(t.seed)); // as the CLI: weights, then the prior draws
   const losses = [];
-  for (let k = 0; k < steps && !stop; k++) {
+  for (let k = 0; k < t.steps && !stop; k++) {
     const m = trainer.step(state);
     losses.push(m.loss);
     postMessage({ type: "step", step: m.step, loss: m.loss, ess: m.ess });
     if (k % 4 === 3) await new Promise((r) => setTimeout(r, 0)); // let "stop" in
   }
   // Flow Metropolis–Hastings: 1024 proposals in chunks of 64, accepted against e^{−S}.
-  const rng = new lf.Rng(seed + 1);
+  const rng = new lf.Rng(t.seed + 1);
   const propose = (n) => {
-    const { x, logq } = flow.sample(state.params, rng, n, dtype);
+    const { x, logq } = flow.sample(state.params, rng, n, t.dtype);
     return { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
   };
   const mh = lf.independenceMetropolis(theory, propose, { n: 1024, batch: 64 }, rng);
   const ess = lf.essFromLogWeights(mh.proposalLogWeights);
-  const v = theory.size;
-  postMessage({ type: "mh", acceptance: mh.acceptance, ess, L: p.L, samples: mh.configs.slice(-16 * v) });
-  // The weights as safetensors, with the CLI's tensor names: PyTorch's load_state_dict reads them.
+  postMessage({
+    type: "mh",
+    acceptance: mh.acceptance,
+    ess,
+    configShape: lf.configShapeOf(config.theory),
+    samples: mh.configs.slice(-16 * theory.size),
+  });
+  // The weights as safetensors with the CLI's tensor names and metadata (the run's description
+  // under `config`): PyTorch's load_state_dict reads the tensors.
   const tensors = {};
-  for (const [name, t] of Object.entries(state.params))
-    tensors[name] = { dtype: dtype === "float32" ? "F32" : "F64", shape: [...t.shape], data: t.data };
-  const checkpoint = lf.encodeSafetensors(tensors, { step: String(state.step), preset, seed: String(seed) });
+  for (const [name, p] of Object.entries(state.params))
+    tensors[name] = { dtype: t.dtype === "float32" ? "F32" : "F64", shape: [...p.shape], data: p.data };
+  const checkpoint = lf.encodeSafetensors(tensors, {
+    format: "latticeflow",
+    step: String(state.step),
+    config: JSON.stringify(config),
+    preset,
+  });
   postMessage({ type: "done", losses, checkpoint });
 }

@@ -1,9 +1,11 @@
 /**
- * `latticeflow compare A.npy B.npy`: the observables of two ensembles of the same theory side by
- * side (Γ-method errors and τ_int, as `measure` computes them) with the difference in units of
- * the combined error σ = √(σ_A² + σ_B²), and the cost per independent sample of each.
+ * `latticeflow compare A.npy B.npy`: the observables that two ensembles both have (φ⁴: the
+ * scalar-field ones, C(t) and m_eff(t); U(1): plaquette and topological charge), side by side
+ * with Γ-method errors and τ_int as `measure` computes them, the difference in units of the
+ * combined error σ = √(σ_A² + σ_B²), and the cost per independent sample of each.
  */
 import type { Command } from "commander";
+import { describeTheory } from "../model/index.js";
 import { fmt, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import {
@@ -11,11 +13,12 @@ import {
   type EnsembleReport,
   headerLine,
   jnum,
-  LABELS,
   loadEnsemble,
   measureLoaded,
-  SCALARS,
+  observableEntries,
   theoryFlags,
+  theoryJson,
+  timePoints,
   valErr,
   withTheoryFlags,
 } from "./measure-command.js";
@@ -39,17 +42,17 @@ export interface ComparedRow {
 
 function entries(r: EnsembleReport): Map<string, { label: string; e: Entry }> {
   const out = new Map<string, { label: string; e: Entry }>();
-  for (const k of SCALARS) {
-    const g = r.m[k];
-    if (g) out.set(k, { label: LABELS[k], e: { value: g.value, error: g.error, tauInt: g.tauInt } });
+  for (const { name, label, estimate: g } of observableEntries(r)) {
+    if (g) out.set(name, { label, e: { value: g.value, error: g.error, tauInt: g.tauInt } });
   }
-  for (const p of r.m.m_eff) {
+  const { m_eff, correlator } = timePoints(r);
+  for (const p of m_eff) {
     out.set(`m_eff(${p.t})`, {
       label: `m_eff(${p.t})`,
       e: { value: p.value, error: p.error, tauInt: p.tauInt },
     });
   }
-  for (const p of r.m.correlator) {
+  for (const p of correlator) {
     out.set(`C(${p.t})`, { label: `C(${p.t})`, e: { value: p.value, error: p.error, tauInt: p.tauInt } });
   }
   return out;
@@ -84,6 +87,7 @@ function summary(r: EnsembleReport) {
     ensemble: e.path,
     sampler: e.sampler,
     n: e.n,
+    theory: theoryJson(e),
     seconds: jnum(e.seconds),
     acceptance: r.rejection ? r.rejection.acceptance : null,
     acceptance_run_tau_int: r.rejection ? r.rejection.tauInt : null,
@@ -105,18 +109,23 @@ export function registerCompareCommand(program: Command): void {
       const flags = theoryFlags(o);
       const a = measureLoaded(loadEnsemble(pa, flags));
       const b = measureLoaded(loadEnsemble(pb, flags));
-      if (a.ensemble.latticeShape.join(",") !== b.ensemble.latticeShape.join(",")) {
+      const ea = a.ensemble;
+      const eb = b.ensemble;
+      if (ea.configShape.join(",") !== eb.configShape.join(",")) {
         throw new UsageError(
-          `the ensembles have different lattices: ${a.ensemble.latticeShape.join("x")} vs ${b.ensemble.latticeShape.join("x")}`,
+          `the ensembles have different configurations: ${ea.configShape.join("x")} vs ${eb.configShape.join("x")}`,
         );
       }
-      const ta = a.ensemble.theory;
-      const tb = b.ensemble.theory;
+      const ta = ea.theory ? describeTheory(ea.theory) : null;
+      const tb = eb.theory ? describeTheory(eb.theory) : null;
       const warning =
-        ta && tb && (ta.m2 !== tb.m2 || ta.lam !== tb.lam)
-          ? `different couplings: A has m2=${ta.m2} lam=${ta.lam}, B has m2=${tb.m2} lam=${tb.lam}`
-          : null;
+        ta !== null && tb !== null && ta !== tb ? `different theories: A is ${ta}, B is ${tb}` : null;
       const rows = compareReports(a, b);
+      if (rows.length === 0) {
+        throw new UsageError(
+          `${pa} and ${pb} have no observable in common (A is ${ta ?? "of unknown theory"}, B is ${tb ?? "of unknown theory"})`,
+        );
+      }
       const finiteSig = rows.map((r) => Math.abs(r.nSigma)).filter(Number.isFinite);
       const maxAbs = finiteSig.length ? Math.max(...finiteSig) : Number.NaN;
       if (o.json) {
@@ -164,14 +173,15 @@ export function registerCompareCommand(program: Command): void {
       for (const row of table) {
         console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join("  "));
       }
-      const costRow = (name: string, r: EnsembleReport) => {
-        const g = r.m.chi2;
-        const c = costPerIndependent(r, g.tauInt);
+      // The cost of the first of these both have: chi2 (phi4), the plaquette (u1), else the first row.
+      const head = rows.find((r) => r.name === "chi2" || r.name === "plaquette") ?? rows[0]!;
+      const costRow = (name: string, r: EnsembleReport, e: Entry) => {
+        const c = costPerIndependent(r, e.tauInt);
         return `${name}: ${c === null ? "n/a" : `${(c * 1000).toFixed(3)} ms`}`;
       };
       console.log(
-        `max |A-B|/sigma = ${fmt(maxAbs, 2)}; cost per independent chi2 sample (seconds/N · 2 tau_int): ` +
-          `${costRow("A", a)}, ${costRow("B", b)}`,
+        `max |A-B|/sigma = ${fmt(maxAbs, 2)}; cost per independent ${head.name} sample (seconds/N · 2 tau_int): ` +
+          `${costRow("A", a, head.a)}, ${costRow("B", b, head.b)}`,
       );
     });
 }

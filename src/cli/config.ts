@@ -1,85 +1,74 @@
 /**
- * Run configuration: everything needed to rebuild the model and continue training.
- * Sources, later overriding earlier: preset → JSON config file → command-line flags.
+ * A run's configuration from the command line: preset → JSON config file → flags, later
+ * overriding earlier, each merged through the model description's one parser (src/model).
  */
-import { z } from "zod";
-import { PHI4_PRESETS } from "../train/presets.js";
+import { readFileSync } from "node:fs";
+import {
+  applySettings,
+  type FlatSettings,
+  flatten,
+  presetConfig,
+  type RunConfig,
+  SpecError,
+} from "../model/index.js";
 import { UsageError } from "./errors.js";
+import { flagOfKey } from "./spec-flags.js";
+import { resolveThreads } from "./threads.js";
 
-export const RunConfigSchema = z
-  .object({
-    theory: z.literal("phi4"),
-    L: z.number().int().positive(),
-    dim: z.number().int().min(1).max(4),
-    m2: z.number().finite(),
-    lam: z.number().finite().nonnegative(),
-    layers: z.number().int().positive(),
-    hidden: z.array(z.number().int().positive()),
-    kernel: z.number().int().positive(),
-    identityInit: z.boolean(),
-    batch: z.number().int().positive(),
-    steps: z.number().int().nonnegative(),
-    lr: z.number().positive(),
-    beta1: z.number().min(0).lt(1),
-    beta2: z.number().min(0).lt(1),
-    clipNorm: z.number().positive().nullable(),
-    seed: z.number().int().nonnegative(),
-    dtype: z.enum(["float64", "float32"]),
-    checkpointEvery: z.number().int().positive(),
-    /** Threads of the training step (results are a function of it); runs without it used 1. */
-    threads: z.number().int().positive().default(1),
-  })
-  .strict();
+export type { RunConfig };
+export { presetConfig };
 
-export type RunConfig = z.infer<typeof RunConfigSchema>;
-
-/** The notebook's two studies, with the CLI's own settings (seed, checkpoints, threads). */
-export const PRESETS: Record<string, RunConfig> = Object.fromEntries(
-  Object.entries(PHI4_PRESETS).map(([name, p]) => [
-    name,
-    { theory: "phi4", ...p, hidden: [...p.hidden], seed: 0, checkpointEvery: 500, threads: 1 },
-  ]),
-);
-
-export function presetConfig(name: string): RunConfig {
-  const p = PRESETS[name];
-  if (!p) {
-    throw new UsageError(`unknown preset '${name}': use one of ${Object.keys(PRESETS).join(", ")}`);
+/** A config file's settings: the nested `{theory, flow, train}` form (possibly partial) or flat keys. */
+export function readConfigFile(path: string): FlatSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new UsageError(`cannot read config file ${path}: check the path`);
   }
-  return { ...p, hidden: [...p.hidden] };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`config file ${path} is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new UsageError(`config file ${path} must hold a JSON object`);
+  }
+  const o = raw as Record<string, unknown>;
+  const nested = ["theory", "flow", "train"].some((k) => typeof o[k] === "object" && o[k] !== null);
+  return nested ? flatten(o as Parameters<typeof flatten>[0]) : o;
 }
 
-/** Validate a merged configuration; one line naming the first bad field on failure. */
-export function validateConfig(raw: unknown, source: string): RunConfig {
-  const r = RunConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    if (issue.code === "unrecognized_keys") {
-      throw new UsageError(
-        `${source}: unknown setting ${issue.keys.map((k) => `'${k}'`).join(", ")}; known settings: ${Object.keys(RunConfigSchema.shape).join(", ")}`,
-      );
-    }
-    const where = issue.path.length ? `'${issue.path.join(".")}'` : "the configuration";
-    throw new UsageError(`${source}: ${where}: ${issue.message} (see latticeflow train --help)`);
-  }
-  const c = r.data;
-  if (c.L % 2 !== 0) {
-    throw new UsageError(
-      `${source}: L = ${c.L} is odd; the checkerboard coupling layers need an even L (e.g. ${c.L + 1})`,
+/** `applySettings` on flags: messages name the flag (`--lr`), not the spec path (`'train.lr'`). */
+export function applyFlags(base: RunConfig | undefined, flags: FlatSettings): RunConfig {
+  try {
+    return applySettings(base, flags, "flags");
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    throw new SpecError(
+      e.message
+        .replace(/'(?:theory|flow|train)\.(\w+)'/g, (_, k: string) => flagOfKey(k))
+        .replace(/'(\w+)' is a setting/, (_, k: string) => `${flagOfKey(k)} is a setting`),
     );
   }
-  if (c.threads > c.batch) {
-    throw new UsageError(
-      `${source}: threads = ${c.threads} exceeds batch = ${c.batch}: the extra threads would have no samples to work on; use at most ${c.batch} threads or a larger batch`,
-    );
-  }
-  if (c.kernel % 2 !== 1) throw new UsageError(`${source}: kernel = ${c.kernel} must be odd (e.g. 3)`);
-  if (c.lam === 0 && c.m2 <= 0) {
-    throw new UsageError(`${source}: lam = 0 needs m2 > 0 (the free field is not normalisable otherwise)`);
-  }
-  return c;
 }
 
-export function latticeShapeOf(c: RunConfig): number[] {
-  return new Array<number>(c.dim).fill(c.L);
+/**
+ * The configuration of a new run from `--preset`, `--config` and flags (`flags` holds only
+ * the flags given); undefined when none of them was given.
+ */
+export function mergedConfig(
+  preset: string | undefined,
+  configFile: string | undefined,
+  flags: FlatSettings,
+): RunConfig | undefined {
+  if (preset === undefined && configFile === undefined && Object.keys(flags).length === 0) return undefined;
+  let config = presetConfig(preset ?? "phi4-notebook");
+  if (configFile !== undefined) config = applySettings(config, readConfigFile(configFile), configFile);
+  const f = { ...flags };
+  // "auto" is recorded as the count it meant on this machine.
+  if (f.threads === "auto")
+    f.threads = resolveThreads("auto", (f.batch as number | undefined) ?? config.train.batch);
+  return applyFlags(config, f);
 }

@@ -6,10 +6,10 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { readNpyFile } from "../io/files.js";
+import { applySettings, buildTheory, presetConfig } from "../model/index.js";
 import { measureScalarEnsemble } from "../observables/measure.js";
+import type { Phi4Theory } from "../theories/phi4.js";
 import { num, threadsArg } from "./args.js";
-import { latticeShapeOf, presetConfig, validateConfig } from "./config.js";
-import { buildModel } from "./model.js";
 import { runSampling } from "./sample-command.js";
 import { resolveThreads } from "./threads.js";
 import { interruptedLine, runTraining, shellWord } from "./train-command.js";
@@ -30,19 +30,22 @@ export async function runDemo(opts: {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
   const out = opts.out ?? join("runs", `demo-${stamp}`);
   const preset = presetConfig("phi4-notebook");
-  const config = validateConfig(
+  const config = applySettings(
+    preset,
     {
-      ...preset,
       seed: opts.seed,
-      steps: opts.steps ?? preset.steps,
-      threads: resolveThreads(opts.threads ?? 1, preset.batch),
+      steps: opts.steps,
+      threads: resolveThreads(opts.threads ?? 1, preset.train.batch),
     },
     "demo",
   );
+  const { theory: th, flow: fl, train: tr } = config;
+  if (th.kind !== "phi4" || fl.kind !== "affine-cnn") throw new Error("demo: the preset is the notebook's");
+  const L = th.latticeShape;
   console.log(
-    `latticeflow demo: φ⁴ on ${config.L}×${config.L}, m² = ${config.m2}, λ = ${config.lam}; ` +
-      `${config.layers} affine coupling layers, ${config.steps} reverse-KL steps (arXiv 1904.12072)` +
-      `${config.threads > 1 ? ` on ${config.threads} threads` : ""} → ${out}`,
+    `latticeflow demo: φ⁴ on ${L.join("×")}, m² = ${th.m2}, λ = ${th.lam}; ` +
+      `${fl.layers} affine coupling layers, ${tr.steps} reverse-KL steps (arXiv 1904.12072)` +
+      `${tr.threads > 1 ? ` on ${tr.threads} threads` : ""} → ${out}`,
   );
   const t = await runTraining({ out, config, resume: false, quiet: false });
   if (t.interrupted) {
@@ -63,7 +66,7 @@ export async function runDemo(opts: {
     seed: opts.seed,
     out: ensemble,
     batch: 1024,
-    threads: config.threads,
+    threads: tr.threads,
   });
   console.log(
     `flow MH: ${opts.n} configurations in ${s.seconds.toFixed(1)} s, acceptance ${s.acceptance?.toFixed(3)}, proposal ESS ${s.ess.toFixed(3)}`,
@@ -71,7 +74,7 @@ export async function runDemo(opts: {
   const { data } = readNpyFile(ensemble);
   let m: ReturnType<typeof measureScalarEnsemble>;
   try {
-    m = measureScalarEnsemble(data, latticeShapeOf(config), { theory: buildModel(config).theory });
+    m = measureScalarEnsemble(data, L, { theory: buildTheory(th) as Phi4Theory });
   } catch (e) {
     // A short chain from a barely trained flow can defeat the error analysis; say so plainly.
     console.log(

@@ -1,9 +1,13 @@
 /**
- * `latticeflow hmc`: a Hybrid Monte Carlo ensemble of φ⁴ theory (the reference sampler that flow
- * MH is compared against), written like `sample` writes its ensembles: float64 .npy
- * [N, ...sites] and a sidecar `<out>.json` {sampler: "hmc", theory, n, seed, acceptance,
- * stepSize, seconds, ...}. The step size is tuned during thermalisation only (src/mcmc/hmc.ts).
- * `--integrator` is the one place where a name becomes an `Integrator` value (`INTEGRATORS`).
+ * `latticeflow hmc`: a Hybrid Monte Carlo ensemble of any theory of the model description (the
+ * reference sampler that flow MH is compared against), through the theory's action and force
+ * only (src/mcmc/hmc.ts): φ⁴ fields, U(1) links. Written like `sample` writes its ensembles:
+ * float64 .npy [N, ...configShape] (φ⁴: the lattice; U(1): [d, ...lattice]) and a sidecar
+ * `<out>.json` {sampler: "hmc", theory: <TheorySpec>, n, seed, acceptance, stepSize, seconds, ...}.
+ * The theory flags are the spec's fields (--theory, --L, --dim, --m2, --lam, --beta); fields not
+ * given take the kind's defaults (THEORY_DEFAULTS). The step size is tuned during
+ * thermalisation only. `--integrator` is the one place where a name becomes an `Integrator`
+ * value (`INTEGRATORS`).
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -18,17 +22,16 @@ import {
   leapfrog,
   omelyan,
 } from "../mcmc/hmc.js";
+import { buildTheory, describeTheory, type FlatSettings, type TheorySpec } from "../model/index.js";
 import { Rng } from "../rng/philox.js";
-import { Phi4Theory } from "../theories/phi4.js";
+import type { Theory } from "../theories/theory.js";
 import { fmt, num, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
+import { theoryFlags, theoryFromFlags, withTheoryFlags } from "./measure-command.js";
 
 export interface HmcCommandOptions {
-  theory: string;
-  L: number;
-  dim: number;
-  m2: number;
-  lam: number;
+  /** The theory flags given (flat settings of THEORY_FLAGS); the rest are the kind's defaults. */
+  theory: FlatSettings;
   n: number;
   seed: number;
   out: string;
@@ -47,6 +50,7 @@ export interface HmcSummary {
   stepSize: number;
   seconds: number;
   out: string;
+  theory: TheorySpec;
 }
 
 /** `--integrator` names; the sidecar records the name as given. */
@@ -58,14 +62,11 @@ function checkInt(flag: string, x: number, min: number): void {
 
 /** Validate everything before any work or any file is written. */
 function validate(o: HmcCommandOptions): {
-  theory: Phi4Theory;
-  latticeShape: number[];
+  spec: TheorySpec;
+  theory: Theory;
   integrator: Integrator;
 } {
-  if (o.theory !== "phi4") throw new UsageError(`unknown theory '${o.theory}': only 'phi4' is implemented`);
-  checkInt("--L", o.L, 1);
-  checkInt("--dim", o.dim, 1);
-  if (o.dim > 4) throw new UsageError(`--dim must be 1 to 4, got ${o.dim}`);
+  const spec = theoryFromFlags(undefined, o.theory);
   checkInt("--n", o.n, 2);
   checkInt("--therm", o.therm, 0);
   checkInt("--leapfrog", o.leapfrog, 1);
@@ -87,16 +88,8 @@ function validate(o: HmcCommandOptions): {
         `use --jitter ≥ ${(1 / o.leapfrog).toPrecision(3)} or more --leapfrog steps`,
     );
   }
-  if (o.lam < 0)
-    throw new UsageError(`--lam must be ≥ 0 (e^{-S} is not normalisable otherwise), got ${o.lam}`);
-  if (o.lam === 0 && o.m2 <= 0) {
-    throw new UsageError(
-      `--lam 0 needs --m2 > 0 (the free field is not normalisable otherwise), got ${o.m2}`,
-    );
-  }
   if (!o.out.endsWith(".npy")) throw new UsageError(`--out must name a .npy file, got '${o.out}'`);
-  const latticeShape = new Array<number>(o.dim).fill(o.L);
-  return { theory: new Phi4Theory({ latticeShape, m2: o.m2, lam: o.lam }), latticeShape, integrator };
+  return { spec, theory: buildTheory(spec), integrator };
 }
 
 /** A live bar on a terminal, a plain line every 4 % otherwise, nothing with --quiet. */
@@ -152,7 +145,7 @@ function hmcProgress(
 }
 
 export function runHmc(o: HmcCommandOptions): HmcSummary {
-  const { theory, latticeShape, integrator } = validate(o);
+  const { spec, theory, integrator } = validate(o);
   const progress = hmcProgress(o.quiet, o.therm, o.n);
   const r = hmcChain(
     theory,
@@ -172,10 +165,10 @@ export function runHmc(o: HmcCommandOptions): HmcSummary {
   let expSum = 0;
   for (const dH of r.deltaH) expSum += Math.exp(-dH);
   mkdirSync(dirname(o.out), { recursive: true });
-  writeNpyFile(o.out, r.configs, [o.n, ...latticeShape]);
+  writeNpyFile(o.out, r.configs, [o.n, ...theory.configShape]);
   const meta = {
     sampler: "hmc",
-    theory: { name: "phi4", latticeShape, m2: o.m2, lam: o.lam },
+    theory: spec,
     n: o.n,
     seed: o.seed,
     acceptance: r.acceptance,
@@ -191,18 +184,24 @@ export function runHmc(o: HmcCommandOptions): HmcSummary {
     meanExpMinusDeltaH: expSum / o.n,
   };
   writeFileAtomic(`${o.out}.json`, `${JSON.stringify(meta, null, 2)}\n`);
-  return { n: o.n, acceptance: r.acceptance, stepSize: r.stepSize, seconds: r.seconds, out: o.out };
+  return {
+    n: o.n,
+    acceptance: r.acceptance,
+    stepSize: r.stepSize,
+    seconds: r.seconds,
+    out: o.out,
+    theory: spec,
+  };
 }
 
 export function registerHmcCommand(program: Command): void {
-  program
-    .command("hmc")
-    .description("Hybrid Monte Carlo ensemble of phi^4 (the reference to compare flow MH against)")
-    .option("--theory <name>", "theory (only phi4)", "phi4")
-    .option("--L <n>", "lattice extent", num("--L"), 8)
-    .option("--dim <d>", "lattice dimension 1-4", num("--dim"), 2)
-    .requiredOption("--m2 <x>", "phi^4 mass parameter m^2", num("--m2"))
-    .requiredOption("--lam <x>", "phi^4 coupling lambda >= 0", num("--lam"))
+  withTheoryFlags(
+    program
+      .command("hmc")
+      .description(
+        "Hybrid Monte Carlo ensemble of a theory (phi4, u1): the reference to compare flow MH against",
+      ),
+  )
     .option("--n <n>", "production trajectories (one configuration each)", num("--n"), 20000)
     .option("--seed <n>", "random seed", num("--seed"), 1)
     .requiredOption("--out <file>", "output .npy (a sidecar <out>.json is written too)")
@@ -236,11 +235,7 @@ export function registerHmcCommand(program: Command): void {
     .option("--quiet", "no progress output", false)
     .action((o: Record<string, unknown>) => {
       const s = runHmc({
-        theory: o.theory as string,
-        L: o.L as number,
-        dim: o.dim as number,
-        m2: o.m2 as number,
-        lam: o.lam as number,
+        theory: theoryFlags(o),
         n: o.n as number,
         seed: o.seed as number,
         out: o.out as string,
@@ -255,7 +250,7 @@ export function registerHmcCommand(program: Command): void {
       if (o.json) printJson(s);
       else {
         console.log(
-          `${s.n} HMC configurations → ${s.out} in ${s.seconds.toFixed(1)} s: ` +
+          `${s.n} HMC configurations of ${describeTheory(s.theory)} → ${s.out} in ${s.seconds.toFixed(1)} s: ` +
             `acceptance ${fmt(s.acceptance)}, step size ${fmt(s.stepSize)}`,
         );
       }

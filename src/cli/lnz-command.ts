@@ -9,10 +9,10 @@
  */
 import type { Command } from "commander";
 import { essFromLogWeights, logZEstimate } from "../analysis/reweighting.js";
+import { buildModel } from "../model/index.js";
 import { Rng } from "../rng/philox.js";
 import { fmt, num, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
-import { buildModel } from "./model.js";
 import { loadWeights, readConfig } from "./run-dir.js";
 import { z2Symmetrise } from "./sample-command.js";
 
@@ -42,7 +42,8 @@ export function runLnz(opts: {
   }
   const config = readConfig(opts.run);
   const { theory, flow } = buildModel(config);
-  const { params } = loadWeights(opts.run, flow.initParams(new Rng(config.seed), config.dtype));
+  const dtype = config.train.dtype;
+  const { params } = loadWeights(opts.run, flow.initParams(new Rng(config.train.seed), dtype));
   const base = new Rng(opts.seed);
   const rng = base.split(1);
   const signRng = base.split(3);
@@ -50,7 +51,7 @@ export function runLnz(opts: {
   const logw = new Float64Array(opts.n);
   for (let start = 0; start < opts.n; start += opts.batch) {
     const m = Math.min(opts.batch, opts.n - start);
-    const { x, logq } = flow.sample(params, rng, m, config.dtype);
+    const { x, logq } = flow.sample(params, rng, m, dtype);
     const p = opts.z2
       ? z2Symmetrise(flow, params, x, logq, signRng)
       : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };

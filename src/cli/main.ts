@@ -2,6 +2,7 @@
 /** The `latticeflow` command line. Each command registers itself from its own file. */
 import { Command, CommanderError } from "commander";
 import { FormatError } from "../io/safetensors.js";
+import { SpecError } from "../model/index.js";
 import { WorkerError } from "../parallel/shard.js";
 import { registerCompareCommand } from "./compare-command.js";
 import { registerDemoCommand } from "./demo-command.js";
@@ -46,7 +47,12 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
-    if (e instanceof UsageError || e instanceof FormatError || e instanceof RangeError) {
+    if (
+      e instanceof UsageError ||
+      e instanceof SpecError ||
+      e instanceof FormatError ||
+      e instanceof RangeError
+    ) {
       process.stderr.write(`latticeflow: error: ${e.message}\n`);
       process.exitCode = 2;
       return;

@@ -1,17 +1,35 @@
 /**
  * `latticeflow measure ENSEMBLE.npy`: observables of an ensemble with Γ-method errors and
- * integrated autocorrelation times (src/observables/measure.ts), the acceptance-run τ_int of a
- * flow-MH chain, and the cost per independent sample, seconds/N · 2τ_int, of each observable.
+ * integrated autocorrelation times, the acceptance-run τ_int of a flow-MH chain, and the cost
+ * per independent sample, seconds/N · 2τ_int, of each observable. What is measured follows the
+ * theory (src/model's TheorySpec): φ⁴ (and an ensemble of unknown theory) the scalar-field
+ * observables of src/observables/measure.ts; U(1) the plaquette, with its exact value in 2-d,
+ * and the topological charge (src/observables/u1-measure.ts).
  *
- * The theory (for the action density and the header) comes from, in this order: --m2/--lam
- * flags, the sidecar `<ENSEMBLE>.json` written by `sample`/`hmc`, or the `config.json` of the
- * run directory holding the ensemble. Without any of them everything but the action density is
- * still measured. The lattice shape is always the .npy shape [N, ...sites].
+ * The theory comes from the sidecar `<ENSEMBLE>.json` written by `sample`/`hmc` (its `theory`,
+ * a TheorySpec, or the `{name: "phi4", …}` of earlier versions), else from the `config.json` of
+ * the run directory holding the ensemble; the theory flags (--theory, --L, --dim, --m2, --lam,
+ * --beta: the spec's fields) change its couplings or lattice, not its kind. Without a stored
+ * theory the flags must give every coupling, and the lattice is the .npy's; without either,
+ * everything but the action density is measured as a scalar field. The .npy shape
+ * [N, ...configShape] must be the theory's (configShapeOf).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { readNpyFile } from "../io/files.js";
+import {
+  buildTheory,
+  configShapeOf,
+  describeTheory,
+  type FlatSettings,
+  parseTheorySpec,
+  SpecError,
+  THEORY_DEFAULTS,
+  THEORY_KINDS,
+  type TheoryKind,
+  type TheorySpec,
+} from "../model/index.js";
 import {
   type GammaEstimate,
   measureScalarEnsemble,
@@ -20,36 +38,28 @@ import {
   type ScalarMeasurement,
   type TimePoint,
 } from "../observables/measure.js";
-import { Phi4Theory } from "../theories/phi4.js";
-import { fmt, num, printJson } from "./args.js";
+import { measureU1Ensemble, type U1Measurement } from "../observables/u1-measure.js";
+import { U1Theory } from "../theories/u1.js";
+import { fmt, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
-
-export interface TheoryFlags {
-  theory?: string;
-  L?: number;
-  dim?: number;
-  m2?: number;
-  lam?: number;
-}
-
-export interface TheoryInfo {
-  name: string;
-  latticeShape: number[];
-  m2: number;
-  lam: number;
-  /** Where the parameters came from: "flags", the sidecar path or the config.json path. */
-  source: string;
-}
+import { RUN_FILES, readConfig } from "./run-dir.js";
+import { addSpecFlags, flagOfKey, settingsFromFlags, THEORY_FLAGS } from "./spec-flags.js";
 
 export interface LoadedEnsemble {
   path: string;
   data: Float64Array;
   n: number;
+  /** The shape of one configuration: the .npy shape [N, ...configShape] without N. */
+  configShape: number[];
+  /** The lattice: the theory's, or configShape when the theory is unknown. */
   latticeShape: number[];
   /** "hmc", "flow-mh", "flow" (direct samples) or null when there is no sidecar. */
   sampler: string | null;
   seconds: number | null;
-  theory: TheoryInfo | null;
+  /** What the ensemble samples, or null when nothing says. */
+  theory: TheorySpec | null;
+  /** Where `theory` came from: "flags", the sidecar path or the config.json path. */
+  theorySource: string | null;
   /** MH accept flags: from `<ENSEMBLE>.accepted.npy`, else inferred for flow-mh chains. */
   accepted: Uint8Array | null;
   acceptedSource: "file" | "inferred" | null;
@@ -69,90 +79,155 @@ function finite(x: unknown): x is number {
   return typeof x === "number" && Number.isFinite(x);
 }
 
+/** The fields of a theory kind that flags may set (besides --theory, --L and --dim). */
+function theoryFields(kind: TheoryKind): string[] {
+  return Object.keys(THEORY_DEFAULTS[kind]).filter((k) => k !== "kind" && k !== "latticeShape");
+}
+
+/** The flag of a theory field (flagOfKey would turn `L` into `---l`). */
+function flagOf(key: string): string {
+  return key === "L" ? "--L" : flagOfKey(key);
+}
+
+function flagsOf(kind: TheoryKind): string {
+  return ["L", "dim", ...theoryFields(kind)].map(flagOf).join(", ");
+}
+
+function kindOf(x: unknown): TheoryKind {
+  if (typeof x === "string" && (THEORY_KINDS as readonly string[]).includes(x)) return x as TheoryKind;
+  throw new SpecError(`flags: unknown theory '${String(x)}': use one of ${THEORY_KINDS.join(", ")}`);
+}
+
+/**
+ * `base` with the theory flags applied (flat settings of THEORY_FLAGS: `theory` the kind, `L` and
+ * `dim` a hypercubic latticeShape, the rest fields of the kind), validated by parseTheorySpec; a
+ * new kind starts from its THEORY_DEFAULTS. Throws SpecError naming the flag. `context` says
+ * where the base came from, for the message about a flag of another kind.
+ *
+ * This is `applySettings` of src/model for the theory alone: applySettings validates a whole
+ * RunConfig, flow included, and no flow fits U(1) yet, so it rejects every U(1) theory.
+ */
+export function theoryFromFlags(base: TheorySpec | undefined, flags: FlatSettings, context = ""): TheorySpec {
+  const s = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  const kind = kindOf(s.theory ?? base?.kind ?? "phi4");
+  const theory: Record<string, unknown> = { ...(base?.kind === kind ? base : THEORY_DEFAULTS[kind]) };
+  const fields = theoryFields(kind);
+  for (const [key, value] of Object.entries(s)) {
+    if (key === "theory" || key === "L" || key === "dim") continue;
+    if (fields.includes(key)) {
+      theory[key] = value;
+      continue;
+    }
+    const owners = THEORY_KINDS.filter((k) => theoryFields(k).includes(key)).map((k) => `'${k}'`);
+    throw new SpecError(
+      `flags: ${flagOf(key)} is ${owners.length ? `a setting of theory ${owners.join(", ")}` : "no theory setting"}, not of theory '${kind}'${context}; '${kind}' takes ${flagsOf(kind)}`,
+    );
+  }
+  if (s.L !== undefined || s.dim !== undefined) {
+    const old = theory.latticeShape as number[];
+    const dim = s.dim ?? old.length;
+    const L = s.L ?? old[0];
+    for (const [k, v, max] of [
+      ["L", L, 1 << 24],
+      ["dim", dim, 4],
+    ] as const) {
+      if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max))
+        throw new SpecError(`flags: --${k} must be an integer from 1 to ${max}, got ${String(v)}`);
+    }
+    theory.latticeShape = new Array<number>(dim as number).fill(L as number);
+  }
+  try {
+    return parseTheorySpec({ ...theory, kind }, "flags");
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    throw new SpecError(
+      e.message.replace(/'(\w+)'/, (m, k: string) =>
+        k === "latticeShape" ? "--L/--dim" : fields.includes(k) ? flagOf(k) : m,
+      ),
+    );
+  }
+}
+
+const shapeStr = (s: readonly number[]) => `[${s.join(", ")}]`;
+
+/** The theory the sidecar or the run's config.json records, if any. */
+function storedTheory(
+  path: string,
+  sidecar: Record<string, unknown> | null,
+): { spec: TheorySpec; source: string } | null {
+  if (sidecar && typeof sidecar.theory === "object" && sidecar.theory !== null) {
+    return { spec: parseTheorySpec(sidecar.theory, `${path}.json`), source: `${path}.json` };
+  }
+  const dir = dirname(path);
+  const cfg = join(dir, RUN_FILES.config);
+  return existsSync(cfg) ? { spec: readConfig(dir).theory, source: cfg } : null;
+}
+
 function resolveTheory(
   path: string,
-  latticeShape: number[],
-  flags: TheoryFlags,
+  configShape: number[],
+  flags: FlatSettings,
   sidecar: Record<string, unknown> | null,
-): TheoryInfo | null {
-  const shapeStr = (s: number[]) => `[${s.join(", ")}]`;
-  if (flags.theory !== undefined && flags.theory !== "phi4") {
-    throw new UsageError(`unknown theory '${flags.theory}': only 'phi4' is implemented`);
-  }
-  let info: TheoryInfo | null = null;
-  if (flags.m2 !== undefined || flags.lam !== undefined) {
-    if (flags.m2 === undefined || flags.lam === undefined) {
+): { spec: TheorySpec; source: string } | null {
+  const stored = storedTheory(path, sidecar);
+  const given = Object.values(flags).some((v) => v !== undefined);
+  let info = stored;
+  if (given) {
+    const kind = kindOf(flags.theory ?? stored?.spec.kind ?? "phi4");
+    let base: TheorySpec;
+    if (stored !== null && stored.spec.kind !== kind) {
       throw new UsageError(
-        "give both --m2 and --lam (or neither, to read them from the sidecar or config.json)",
+        `--theory ${kind} contradicts ${stored.source}, which says ${basename(path)} is ${describeTheory(stored.spec)}; ` +
+          "measure it as that theory (flags may change its couplings), or move the wrong record away",
       );
     }
-    const dim = flags.dim ?? latticeShape.length;
-    const L = flags.L ?? latticeShape[0]!;
-    info = {
-      name: "phi4",
-      latticeShape: new Array<number>(dim).fill(L),
-      m2: flags.m2,
-      lam: flags.lam,
-      source: "flags",
-    };
-  } else if (flags.L !== undefined || flags.dim !== undefined) {
-    throw new UsageError(
-      "--L/--dim need --m2 and --lam too (the lattice shape is read from the .npy otherwise)",
-    );
-  } else if (sidecar && typeof sidecar.theory === "object" && sidecar.theory !== null) {
-    const t = sidecar.theory as Record<string, unknown>;
-    if (!Array.isArray(t.latticeShape) || !finite(t.m2) || !finite(t.lam)) {
-      throw new UsageError(`${path}.json: 'theory' needs latticeShape, m2 and lam`);
-    }
-    info = {
-      name: String(t.name ?? "phi4"),
-      latticeShape: (t.latticeShape as unknown[]).map(Number),
-      m2: t.m2,
-      lam: t.lam,
-      source: `${path}.json`,
-    };
-  } else {
-    const cfg = join(dirname(path), "config.json");
-    if (existsSync(cfg)) {
-      const c = readJson(cfg);
-      if (!finite(c.L) || !finite(c.dim) || !finite(c.m2) || !finite(c.lam)) {
-        throw new UsageError(`${cfg}: needs L, dim, m2 and lam`);
+    if (stored !== null) base = stored.spec;
+    else {
+      // Nothing records this kind's couplings: the flags give them all; the lattice is the .npy's.
+      const missing = theoryFields(kind).filter((k) => flags[k] === undefined);
+      if (missing.length > 0) {
+        throw new UsageError(
+          `give ${theoryFields(kind).map(flagOf).join(" and ")} for theory '${kind}' (no sidecar ${basename(path)}.json or ${RUN_FILES.config} records the theory of ${basename(path)})`,
+        );
       }
-      info = {
-        name: String(c.theory ?? "phi4"),
-        latticeShape: new Array<number>(c.dim).fill(c.L),
-        m2: c.m2,
-        lam: c.lam,
-        source: cfg,
-      };
+      const d = THEORY_DEFAULTS[kind];
+      // configShapeOf puts the components first: [...components, ...latticeShape].
+      const extra = configShapeOf(d).length - d.latticeShape.length;
+      base = { ...d, latticeShape: configShape.slice(extra) };
     }
+    const context = stored
+      ? ` (${basename(path)} is ${describeTheory(stored.spec)}, from ${stored.source})`
+      : "";
+    info = { spec: theoryFromFlags(base, flags, context), source: "flags" };
   }
   if (info === null) return null;
-  if (info.name !== "phi4") throw new UsageError(`${info.source}: unknown theory '${info.name}'`);
-  if (shapeStr(info.latticeShape) !== shapeStr(latticeShape)) {
+  const expected = configShapeOf(info.spec);
+  if (shapeStr(expected) !== shapeStr(configShape)) {
     throw new UsageError(
-      `${path} holds configurations of shape ${shapeStr(latticeShape)}, but ${info.source === "flags" ? "--L/--dim give" : `${info.source} says`} ${shapeStr(info.latticeShape)}`,
+      `${path} holds configurations of shape ${shapeStr(configShape)}, but ${info.source === "flags" ? "the flags give" : `${info.source} says`} ${describeTheory(info.spec)}, whose configurations are ${shapeStr(expected)}`,
     );
   }
   return info;
 }
 
 /** Read an ensemble .npy, its sidecar and accept flags, and resolve the theory. */
-export function loadEnsemble(path: string, flags: TheoryFlags = {}): LoadedEnsemble {
+export function loadEnsemble(path: string, flags: FlatSettings = {}): LoadedEnsemble {
   if (!path.endsWith(".npy")) throw new UsageError(`expected an ensemble .npy file, got '${path}'`);
   const npy = readNpyFile(path);
   if (npy.shape.length < 2) {
-    throw new UsageError(`${path} has shape [${npy.shape}]; an ensemble is [N, ...sites] (N configurations)`);
+    throw new UsageError(
+      `${path} has shape [${npy.shape}]; an ensemble is [N, ...configShape] (N configurations)`,
+    );
   }
   const n = npy.shape[0]!;
   if (n < 2) throw new UsageError(`${path} holds ${n} configuration(s); measuring needs at least 2`);
-  const latticeShape = npy.shape.slice(1);
+  const configShape = npy.shape.slice(1);
   const data = npy.data instanceof Float64Array ? npy.data : Float64Array.from(npy.data);
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) throw new UsageError(`${path} holds a non-finite value at index ${i}`);
   }
   const sidecar = existsSync(`${path}.json`) ? readJson(`${path}.json`) : null;
-  const theory = resolveTheory(path, latticeShape, flags, sidecar);
+  const theory = resolveTheory(path, configShape, flags, sidecar);
   const sampler = typeof sidecar?.sampler === "string" ? sidecar.sampler : null;
   const seconds = finite(sidecar?.seconds) ? (sidecar.seconds as number) : null;
 
@@ -184,22 +259,45 @@ export function loadEnsemble(path: string, flags: TheoryFlags = {}): LoadedEnsem
     }
     acceptedSource = "inferred";
   }
-  return { path, data, n, latticeShape, sampler, seconds, theory, accepted, acceptedSource };
+  return {
+    path,
+    data,
+    n,
+    configShape,
+    latticeShape: theory ? [...theory.spec.latticeShape] : configShape,
+    sampler,
+    seconds,
+    theory: theory?.spec ?? null,
+    theorySource: theory?.source ?? null,
+    accepted,
+    acceptedSource,
+  };
 }
 
-export interface EnsembleReport {
+interface ReportBase {
   ensemble: LoadedEnsemble;
-  m: ScalarMeasurement;
   rejection: RejectionRunResult | null;
 }
 
+/** A measured ensemble: φ⁴ or unknown theory → scalar-field observables; U(1) → gauge observables. */
+export type EnsembleReport = ReportBase &
+  ({ kind: "scalar"; m: ScalarMeasurement } | { kind: "u1"; m: U1Measurement });
+
 export function measureLoaded(e: LoadedEnsemble): EnsembleReport {
-  const theory = e.theory
-    ? new Phi4Theory({ latticeShape: e.theory.latticeShape, m2: e.theory.m2, lam: e.theory.lam })
-    : undefined;
-  const m = measureScalarEnsemble(e.data, e.latticeShape, { theory });
   const rejection = e.accepted && e.n >= 3 ? rejectionRunTauInt(e.accepted) : null;
-  return { ensemble: e, m, rejection };
+  const base = { ensemble: e, rejection };
+  const t = e.theory;
+  if (t === null) return { ...base, kind: "scalar", m: measureScalarEnsemble(e.data, e.configShape) };
+  switch (t.kind) {
+    case "phi4":
+      return {
+        ...base,
+        kind: "scalar",
+        m: measureScalarEnsemble(e.data, e.configShape, { theory: buildTheory(t) }),
+      };
+    case "u1":
+      return { ...base, kind: "u1", m: measureU1Ensemble(e.data, new U1Theory(t)) };
+  }
 }
 
 /** JSON-safe number: NaN and ±∞ become null. */
@@ -236,6 +334,52 @@ export const LABELS: Record<ScalarName, string> = {
   action_density: "<S>/V",
 };
 
+/** The single-valued observables of a U(1) ensemble, by their JSON names. */
+export const U1_OBSERVABLES = ["plaquette", "q", "q2", "chi_top"] as const;
+export type U1ObservableName = (typeof U1_OBSERVABLES)[number];
+
+export const U1_LABELS: Record<U1ObservableName, string> = {
+  plaquette: "plaquette <cos P>",
+  q: "<Q>",
+  q2: "<Q^2>",
+  chi_top: "chi_top = <Q^2>/V",
+};
+
+/** One single-valued observable of a report: its JSON name, its label and its estimate. */
+export interface ObservableEntry {
+  name: string;
+  label: string;
+  estimate: GammaEstimate | null;
+}
+
+/** Every single-valued observable of the report's kind, in order (estimate null: not measured). */
+export function observableEntries(r: EnsembleReport): ObservableEntry[] {
+  switch (r.kind) {
+    case "scalar": {
+      const m = r.m;
+      return SCALARS.map((k) => ({ name: k, label: LABELS[k], estimate: m[k] }));
+    }
+    case "u1": {
+      const m = r.m;
+      return U1_OBSERVABLES.map((k) => ({ name: k, label: U1_LABELS[k], estimate: m[k] }));
+    }
+  }
+}
+
+/** The C(t) and m_eff(t) points (scalar fields; none for U(1)). */
+export function timePoints(r: EnsembleReport): { correlator: TimePoint[]; m_eff: TimePoint[] } {
+  return r.kind === "scalar"
+    ? { correlator: r.m.correlator, m_eff: r.m.m_eff }
+    : { correlator: [], m_eff: [] };
+}
+
+/** (measured − exact)/σ of the U(1) plaquette where the exact value is known, else null. */
+export function plaquetteDeviation(r: EnsembleReport): { exact: number; nSigma: number } | null {
+  if (r.kind !== "u1" || r.m.plaquette_exact === null) return null;
+  const p = r.m.plaquette;
+  return { exact: r.m.plaquette_exact, nSigma: (p.value - r.m.plaquette_exact) / p.error };
+}
+
 function scalarJson(r: EnsembleReport, g: GammaEstimate) {
   return {
     value: jnum(g.value),
@@ -251,6 +395,11 @@ function pointJson(p: TimePoint) {
   return { t: p.t, value: jnum(p.value), error: jnum(p.error), tau_int: jnum(p.tauInt) };
 }
 
+/** The theory as `--json` shows it: the TheorySpec and where it came from. */
+export function theoryJson(e: LoadedEnsemble): Record<string, unknown> | null {
+  return e.theory === null ? null : { ...e.theory, source: e.theorySource };
+}
+
 /** The `--json` object of `measure` (also each side of `compare --json`). */
 export function reportJson(r: EnsembleReport): Record<string, unknown> {
   const e = r.ensemble;
@@ -259,16 +408,27 @@ export function reportJson(r: EnsembleReport): Record<string, unknown> {
     sampler: e.sampler,
     n: e.n,
     latticeShape: e.latticeShape,
-    theory: e.theory,
+    configShape: e.configShape,
+    theory: theoryJson(e),
     seconds: jnum(e.seconds),
   };
-  for (const k of SCALARS) {
-    const g = r.m[k];
-    out[k] = g === null ? null : scalarJson(r, g);
+  for (const { name, estimate } of observableEntries(r)) {
+    out[name] = estimate === null ? null : scalarJson(r, estimate);
   }
-  out.sign_changes = r.m.sign_changes;
-  out.m_eff = r.m.m_eff.map(pointJson);
-  out.correlator = r.m.correlator.map(pointJson);
+  switch (r.kind) {
+    case "scalar":
+      out.sign_changes = r.m.sign_changes;
+      out.m_eff = r.m.m_eff.map(pointJson);
+      out.correlator = r.m.correlator.map(pointJson);
+      break;
+    case "u1": {
+      const d = plaquetteDeviation(r);
+      out.plaquette_exact = d ? d.exact : null;
+      out.plaquette_n_sigma = d ? jnum(d.nSigma) : null;
+      out.q_changes = r.m.q_changes;
+      break;
+    }
+  }
   out.acceptance = r.rejection ? r.rejection.acceptance : null;
   out.acceptance_run_tau_int = r.rejection
     ? {
@@ -303,32 +463,31 @@ function costStr(c: number | null): string {
 
 export function headerLine(r: EnsembleReport): string {
   const e = r.ensemble;
-  const t = e.theory;
-  const theory = t ? `phi4 m2=${t.m2} lam=${t.lam}` : "theory unknown";
+  const theory = e.theory ? describeTheory(e.theory) : `lattice ${e.configShape.join("x")}, theory unknown`;
   const secs = e.seconds === null ? "" : `, ${e.seconds.toFixed(1)} s`;
-  return `${basename(e.path)}: ${e.sampler ?? "ensemble"}, N = ${e.n}, lattice ${e.latticeShape.join("x")}, ${theory}${secs}`;
+  return `${basename(e.path)}: ${e.sampler ?? "ensemble"}, N = ${e.n}, ${theory}${secs}`;
 }
 
 export function printReport(r: EnsembleReport): void {
   console.log(headerLine(r));
   const rows: string[][] = [["observable", "value", "error", "tau_int", "cost/indep"]];
-  for (const k of SCALARS) {
-    const g = r.m[k];
+  for (const { label, estimate: g } of observableEntries(r)) {
     if (g === null) continue;
     const [v, e] = valErr(g.value, g.error);
     rows.push([
-      LABELS[k],
+      label,
       v,
       e,
       `${fmt(g.tauInt, 2)}(${fmt(g.tauIntError, 2)})`,
       costStr(costPerIndependent(r, g.tauInt)),
     ]);
   }
-  for (const p of r.m.m_eff) {
+  const { m_eff, correlator } = timePoints(r);
+  for (const p of m_eff) {
     const [v, e] = valErr(p.value, p.error);
     rows.push([`m_eff(${p.t})`, v, e, fmt(p.tauInt, 2), costStr(costPerIndependent(r, p.tauInt))]);
   }
-  for (const p of r.m.correlator) {
+  for (const p of correlator) {
     const [v, e] = valErr(p.value, p.error);
     rows.push([`C(${p.t})`, v, e, fmt(p.tauInt, 2), ""]);
   }
@@ -336,9 +495,30 @@ export function printReport(r: EnsembleReport): void {
   for (const row of rows) {
     console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join("  "));
   }
-  console.log(
-    `M changed sign ${r.m.sign_changes} times in ${r.ensemble.n} configurations (tunnelling between ±M)`,
-  );
+  switch (r.kind) {
+    case "scalar":
+      console.log(
+        `M changed sign ${r.m.sign_changes} times in ${r.ensemble.n} configurations (tunnelling between ±M)`,
+      );
+      break;
+    case "u1": {
+      const d = plaquetteDeviation(r);
+      if (d) {
+        const diff = r.m.plaquette.value - d.exact;
+        console.log(
+          `exact plaquette (2-d, periodic) ${d.exact.toFixed(6)}: measured − exact = ${diff >= 0 ? "+" : ""}${diff.toPrecision(3)} = ${fmt(d.nSigma, 2)} sigma`,
+        );
+      }
+      if (r.m.q_changes !== null) {
+        console.log(
+          `Q changed ${r.m.q_changes} times in ${r.ensemble.n} configurations (tunnelling between topological sectors)`,
+        );
+      } else {
+        console.log("topological charge not measured: it is defined on 2-d lattices only");
+      }
+      break;
+    }
+  }
   if (r.rejection) {
     const j = r.rejection;
     console.log(
@@ -348,29 +528,21 @@ export function printReport(r: EnsembleReport): void {
     );
   }
   if (r.ensemble.theory === null) {
-    console.log("no theory parameters (flags, sidecar or config.json): action density not measured");
+    console.log(
+      "no theory (flags, sidecar or config.json): measured as a scalar field, action density not measured",
+    );
   }
   console.log("cost/indep = seconds/N · 2 tau_int (sampling time per statistically independent sample)");
 }
 
-export function theoryFlags(o: Record<string, unknown>): TheoryFlags {
-  return {
-    theory: o.theory as string | undefined,
-    L: o.L as number | undefined,
-    dim: o.dim as number | undefined,
-    m2: o.m2 as number | undefined,
-    lam: o.lam as number | undefined,
-  };
+/** The theory flags the user gave (flat settings; absent flags left out). */
+export function theoryFlags(o: Record<string, unknown>): FlatSettings {
+  return settingsFromFlags(o, THEORY_FLAGS);
 }
 
 /** Adds the theory flags shared by measure and compare. */
 export function withTheoryFlags(cmd: Command): Command {
-  return cmd
-    .option("--theory <name>", "theory (only phi4)")
-    .option("--L <n>", "lattice extent (checked against the .npy shape)", num("--L"))
-    .option("--dim <d>", "lattice dimension (checked against the .npy shape)", num("--dim"))
-    .option("--m2 <x>", "phi^4 m^2 (default: sidecar or config.json)", num("--m2"))
-    .option("--lam <x>", "phi^4 lambda (default: sidecar or config.json)", num("--lam"));
+  return addSpecFlags(cmd, THEORY_FLAGS);
 }
 
 export function registerMeasureCommand(program: Command): void {
@@ -378,9 +550,10 @@ export function registerMeasureCommand(program: Command): void {
     program
       .command("measure")
       .description(
-        "observables of an ensemble with Gamma-method errors, tau_int and cost per independent sample",
+        "observables of an ensemble with Gamma-method errors, tau_int and cost per independent sample " +
+          "(theory from the sidecar or the run's config.json; theory flags change it)",
       )
-      .argument("<ensemble>", "ensemble .npy [N, ...sites] (from sample or hmc)"),
+      .argument("<ensemble>", "ensemble .npy [N, ...configShape] (from sample or hmc)"),
   )
     .option("--json", "print one JSON object as the last line", false)
     .action((ensemble: string, o: Record<string, unknown>) => {

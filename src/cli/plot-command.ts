@@ -6,17 +6,24 @@
  *   samples         4×4 configurations, prior beside flow (same z), tanh φ in viridis
  *   correlations-*  site-site 2-D histograms of the 2×2 corner, prior and flow
  *   action          S_eff = −log q against S with the slope-1 fit (its offset b is printed)
- *   <ens>-history, <ens>-correlator, <ens>-magnetization   for each ensemble <ens>.npy in DIR
+ *   and for each ensemble <ens>.npy in DIR, as its theory (sidecar TheorySpec) has them:
+ *     φ⁴ (or unknown):  <ens>-history, <ens>-correlator, <ens>-magnetization
+ *     U(1):             <ens>-history (plaquette, with its exact value in 2-d; Q²),
+ *                       <ens>-topology (Q against Monte Carlo time, its sectors, ρ(t) of Q²; 2-d)
+ *
+ * `latticeflow plot ENSEMBLE.npy ...` draws the ensemble figures of those files alone (no run
+ * directory needed, e.g. for `hmc` ensembles), into plots/ next to the first of them.
  *
  * Everything is computed and rendered in memory first, then written (each file atomically),
  * so bad input leaves nothing half-written. Also: the era records and the live refresh that
  * `train` uses.
  */
 import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { gammaMethodScalar } from "../analysis/gamma.js";
 import { writeFileAtomic } from "../io/files.js";
+import { buildModel, configShapeOf, type RunConfig } from "../model/index.js";
 import { absMagnetizationDensity, sitePhi2 } from "../observables/scalar.js";
 import { type RenderedFigure, renderFigure, writeFigures } from "../plots/render.js";
 import { actionFigure } from "../plots/specs/action.js";
@@ -27,13 +34,12 @@ import { type EraRecord, eraStripFigure } from "../plots/specs/eras.js";
 import { historyFigure } from "../plots/specs/history.js";
 import { magnetizationFigure } from "../plots/specs/magnetization.js";
 import { sampleGridFigure } from "../plots/specs/samples.js";
+import { topologyFigure } from "../plots/specs/topology.js";
 import { trainingFigure } from "../plots/specs/training.js";
 import { Rng } from "../rng/philox.js";
 import { fmt, num, printJson } from "./args.js";
-import { latticeShapeOf, type RunConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 import { type EnsembleReport, loadEnsemble, measureLoaded } from "./measure-command.js";
-import { buildModel } from "./model.js";
 import { loadWeights, RUN_FILES, readConfig, readMetrics } from "./run-dir.js";
 
 export const ERAS_FILE = "eras.jsonl";
@@ -88,7 +94,10 @@ export function truncateEras(dir: string, step: number): void {
 }
 
 export interface PlotOptions {
-  run: string;
+  /** The run directory; optional when `files` names ensembles. */
+  run?: string;
+  /** Ensemble .npy files to draw besides (or, without `run`, instead of) the run's. */
+  files?: string[];
   /** Flow and prior samples drawn for the sample, correlation and action figures. */
   n: number;
   seed: number;
@@ -98,7 +107,12 @@ export interface PlotOptions {
   ensembles: boolean;
 }
 
-export const PLOT_DEFAULTS: Omit<PlotOptions, "run"> = { n: 1024, seed: 0, window: 15, ensembles: true };
+export const PLOT_DEFAULTS: Omit<PlotOptions, "run" | "files"> = {
+  n: 1024,
+  seed: 0,
+  window: 15,
+  ensembles: true,
+};
 
 /** The training figures: loss/ESS, and the era strip once eras are recorded. Cheap. */
 export function trainingFigures(dir: string, window = PLOT_DEFAULTS.window): Figure[] {
@@ -117,29 +131,29 @@ function flowFigures(
   opts: PlotOptions,
 ): { figures: Figure[]; offset: number } {
   const { theory, flow } = buildModel(config);
-  const { params } = loadWeights(dir, flow.initParams(new Rng(config.seed), config.dtype));
-  const latticeShape = latticeShapeOf(config);
+  const { seed, dtype } = config.train;
+  const { params } = loadWeights(dir, flow.initParams(new Rng(seed), dtype));
+  const configShape = configShapeOf(config.theory);
   const rng = new Rng(opts.seed);
-  const z = flow.prior.sample(rng, opts.n, config.dtype);
+  const z = flow.prior.sample(rng, opts.n, dtype);
   const { x, logq } = flow.forwardWithLogProb(params, z);
   const xs = Float64Array.from(x.data);
   const s = theory.action(xs, opts.n);
   const sEff = Float64Array.from(logq.data, (q) => -q);
   const zs = Float64Array.from(z.data);
-  const t = { m2: config.m2, lam: config.lam };
   const action = actionFigure({ sEff, s, label: `${opts.n} flow samples x ~ q (checkpoint)` });
   return {
     figures: [
       sampleGridFigure({
-        latticeShape,
-        theory: t,
+        latticeShape: configShape,
+        theory: config.theory,
         panels: [
           { title: "Samples of the prior z", configs: zs },
           { title: "Samples from the flow x = f(z)", configs: xs },
         ],
       }),
-      correlationFigure({ configs: zs, latticeShape, label: "prior" }),
-      correlationFigure({ configs: xs, latticeShape, label: "flow" }),
+      correlationFigure({ configs: zs, latticeShape: configShape, label: "prior" }),
+      correlationFigure({ configs: xs, latticeShape: configShape, label: "flow" }),
       action,
     ],
     offset: action.notes?.offset ?? Number.NaN,
@@ -154,66 +168,110 @@ export function ensembleFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-/** Figures 6–8 of a measured ensemble. */
+/** The figures of a measured ensemble: 6–8 for a scalar field; history and topology for U(1). */
 export function ensembleFigures(r: EnsembleReport): Figure[] {
   const e = r.ensemble;
   const stem = basename(e.path).replace(/\.npy$/, "");
   const label = `${basename(e.path)}${e.sampler ? ` (${e.sampler})` : ""}`;
-  const v = r.m.volume;
-  const mDensity = r.m.magnetization.map((m) => m / v);
-  const absM = absMagnetizationDensity(e.data, e.latticeShape);
-  const phi2 = sitePhi2(e.data, e.latticeShape);
-  const mGamma = gammaMethodScalar(r.m.magnetization);
-  return [
-    historyFigure({
-      name: `${stem}-history`,
-      label,
-      rows: [
-        { label: "M/V", series: mDensity, estimate: gammaMethodScalar(mDensity) },
-        { label: "|M|/V", series: absM, estimate: r.m.abs_m },
-        { label: "⟨φ²⟩ₓ", series: phi2, estimate: r.m.phi2 },
-      ],
-    }),
-    correlatorFigure({ name: `${stem}-correlator`, label, correlator: r.m.correlator, mEff: r.m.m_eff }),
-    magnetizationFigure({
-      name: `${stem}-magnetization`,
-      label,
-      m: r.m.magnetization,
-      volume: v,
-      meanError: mGamma.error,
-    }),
-  ];
+  switch (r.kind) {
+    case "scalar": {
+      const v = r.m.volume;
+      const mDensity = r.m.magnetization.map((m) => m / v);
+      const absM = absMagnetizationDensity(e.data, e.configShape);
+      const phi2 = sitePhi2(e.data, e.configShape);
+      const mGamma = gammaMethodScalar(r.m.magnetization);
+      return [
+        historyFigure({
+          name: `${stem}-history`,
+          label,
+          rows: [
+            { label: "M/V", series: mDensity, estimate: gammaMethodScalar(mDensity) },
+            { label: "|M|/V", series: absM, estimate: r.m.abs_m },
+            { label: "⟨φ²⟩ₓ", series: phi2, estimate: r.m.phi2 },
+          ],
+        }),
+        correlatorFigure({ name: `${stem}-correlator`, label, correlator: r.m.correlator, mEff: r.m.m_eff }),
+        magnetizationFigure({
+          name: `${stem}-magnetization`,
+          label,
+          m: r.m.magnetization,
+          volume: v,
+          meanError: mGamma.error,
+        }),
+      ];
+    }
+    case "u1": {
+      const m = r.m;
+      const exact = m.plaquette_exact;
+      const rows = [
+        {
+          label: "plaquette ⟨cos P⟩",
+          series: m.plaquettes,
+          estimate: m.plaquette,
+          ...(exact === null ? {} : { reference: { value: exact, label: "exact" } }),
+        },
+      ];
+      const figures: Figure[] = [];
+      if (m.charge !== null && m.q2 !== null) {
+        rows.push({ label: "Q²", series: m.charge.map((q) => q * q), estimate: m.q2 });
+        figures.push(
+          topologyFigure({ name: `${stem}-topology`, label, charge: m.charge, q2: m.q2, volume: m.volume }),
+        );
+      }
+      return [historyFigure({ name: `${stem}-history`, label, rows }), ...figures];
+    }
+  }
 }
 
 export interface RunFigures {
   figures: Figure[];
-  config: RunConfig;
+  /** The run's configuration; null when only ensemble files were given. */
+  config: RunConfig | null;
   /** Slope-1 offset b of the action figure (NaN without a checkpoint). */
   offset: number;
   ensembles: EnsembleReport[];
 }
 
-/** Every figure of a run, computed in memory (nothing is written). */
+/** Where the figures go: <run>/plots, or plots/ next to the first ensemble file. */
+export function plotsDir(opts: Pick<PlotOptions, "run" | "files">): string {
+  const base = opts.run ?? (opts.files?.[0] !== undefined ? dirname(opts.files[0]) : ".");
+  return join(base, PLOTS_DIR);
+}
+
+/** Every figure of a run (and of the ensemble files given), computed in memory (nothing is written). */
 export function collectRunFigures(opts: PlotOptions): RunFigures {
   if (!Number.isInteger(opts.n) || opts.n < 16)
     throw new UsageError(`--n must be an integer ≥ 16, got ${opts.n}`);
   if (!Number.isInteger(opts.window) || opts.window < 1)
     throw new UsageError(`--window must be a positive integer, got ${opts.window}`);
-  const config = readConfig(opts.run);
-  const figures = trainingFigures(opts.run, opts.window);
+  const files = opts.files ?? [];
+  if (opts.run === undefined && files.length === 0) {
+    throw new UsageError("nothing to draw: give --run DIR (a run directory) or ensemble .npy files");
+  }
+  const figures: Figure[] = [];
+  let config: RunConfig | null = null;
   let offset = Number.NaN;
-  if (existsSync(join(opts.run, RUN_FILES.checkpoint))) {
-    const f = flowFigures(opts.run, config, opts);
-    figures.push(...f.figures);
-    offset = f.offset;
+  const paths = [...files];
+  if (opts.run !== undefined) {
+    config = readConfig(opts.run);
+    figures.push(...trainingFigures(opts.run, opts.window));
+    if (existsSync(join(opts.run, RUN_FILES.checkpoint))) {
+      const f = flowFigures(opts.run, config, opts);
+      figures.push(...f.figures);
+      offset = f.offset;
+    }
+    if (opts.ensembles) paths.unshift(...ensembleFiles(opts.run).filter((p) => !files.includes(p)));
   }
   const ensembles: EnsembleReport[] = [];
-  if (opts.ensembles) {
-    for (const path of ensembleFiles(opts.run)) {
-      const r = measureLoaded(loadEnsemble(path));
-      ensembles.push(r);
-      figures.push(...ensembleFigures(r));
-    }
+  for (const path of paths) {
+    const r = measureLoaded(loadEnsemble(path));
+    ensembles.push(r);
+    figures.push(...ensembleFigures(r));
+  }
+  const names = figures.map((f) => f.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) {
+    throw new UsageError(`two ensembles would both draw ${twice}: give files with different names`);
   }
   if (figures.length === 0) {
     throw new UsageError(
@@ -244,7 +302,7 @@ export function runPlot(opts: PlotOptions): PlotSummary {
   const t0 = performance.now();
   const all = collectRunFigures(opts);
   const rendered = renderAll(all.figures);
-  const dir = join(opts.run, PLOTS_DIR);
+  const dir = plotsDir(opts);
   const files = writeFigures(dir, rendered);
   return {
     dir,
@@ -254,9 +312,10 @@ export function runPlot(opts: PlotOptions): PlotSummary {
   };
 }
 
-export function plotOptions(o: Record<string, unknown>): PlotOptions {
+export function plotOptions(o: Record<string, unknown>, files: string[] = []): PlotOptions {
   return {
-    run: o.run as string,
+    run: o.run as string | undefined,
+    files,
     n: o.n as number,
     seed: o.seed as number,
     window: o.window as number,
@@ -267,7 +326,11 @@ export function plotOptions(o: Record<string, unknown>): PlotOptions {
 /** Options shared by plot and report. */
 export function withPlotOptions(cmd: Command): Command {
   return cmd
-    .requiredOption("--run <dir>", "run directory")
+    .argument(
+      "[ensembles...]",
+      "ensemble .npy files (from sample or hmc) to draw besides or instead of a run's",
+    )
+    .option("--run <dir>", "run directory")
     .option(
       "--n <n>",
       "flow and prior samples for the sample, correlation and action figures",
@@ -286,11 +349,15 @@ export function withPlotOptions(cmd: Command): Command {
 
 export function registerPlotCommand(program: Command): void {
   withPlotOptions(
-    program.command("plot").description("write every figure of a run to <run>/plots/ (SVG and PNG)"),
+    program
+      .command("plot")
+      .description(
+        "write every figure of a run to <run>/plots/ (SVG and PNG); of ensemble files alone: to plots/ next to them",
+      ),
   )
     .option("--json", "print one JSON summary as the last line", false)
-    .action((o: Record<string, unknown>) => {
-      const s = runPlot(plotOptions(o));
+    .action((files: string[], o: Record<string, unknown>) => {
+      const s = runPlot(plotOptions(o, files));
       const names = [...new Set(s.files.map((f) => basename(f).replace(/\.(svg|png)$/, "")))];
       if (o.json) printJson({ dir: s.dir, figures: names, offset: s.offset, files: s.files });
       else {

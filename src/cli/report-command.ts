@@ -1,19 +1,21 @@
 /**
  * `latticeflow report --run DIR`: DIR/report.html, one self-contained page about a run: the
  * configuration, a training summary, the measurements of each ensemble (Γ-method errors and
- * τ_int) and every figure of `latticeflow plot`, embedded as SVG (no external files, works
- * offline, sharp at any zoom). Everything is computed first; the page is written atomically.
+ * τ_int; each ensemble's theory from its TheorySpec, φ⁴ or U(1)) and every figure of
+ * `latticeflow plot`, embedded as SVG (no external files, works offline, sharp at any zoom).
+ * `latticeflow report ENSEMBLE.npy ...` does the same for ensemble files alone (report.html next
+ * to the first). Everything is computed first; the page is written atomically.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { writeFileAtomic } from "../io/files.js";
+import { describeFlow, describeTheory, type RunConfig } from "../model/index.js";
 import { renderSvg } from "../plots/render.js";
 import { fmtErr } from "../plots/specs/common.js";
 import { printJson } from "./args.js";
-import { latticeShapeOf, type RunConfig } from "./config.js";
 import { UsageError } from "./errors.js";
-import type { EnsembleReport } from "./measure-command.js";
+import { type EnsembleReport, plaquetteDeviation } from "./measure-command.js";
 import { collectRunFigures, type PlotOptions, plotOptions, withPlotOptions } from "./plot-command.js";
 import { readMetrics } from "./run-dir.js";
 
@@ -35,34 +37,41 @@ function num(x: number | null | undefined, digits = 4): string {
   return (Number.isInteger(x) ? String(x) : x.toFixed(digits)).replace(/^-/, "−");
 }
 
-const CONFIG_LABELS: Partial<Record<keyof RunConfig, string>> = {
-  theory: "theory",
-  m2: "m²",
-  lam: "λ",
-  layers: "affine coupling layers",
-  hidden: "hidden channels per CNN",
-  kernel: "kernel size",
-  identityInit: "identity initialisation",
-  batch: "batch",
-  steps: "training steps",
-  lr: "Adam learning rate",
-  beta1: "Adam β₁",
-  beta2: "Adam β₂",
-  clipNorm: "gradient-norm clip",
-  seed: "seed",
-  dtype: "dtype",
-  checkpointEvery: "checkpoint every (steps)",
+/** Labels of the configuration table, by the setting's path in the nested RunConfig. */
+const CONFIG_LABELS: Record<string, string> = {
+  "theory.kind": "theory",
+  "theory.latticeShape": "lattice",
+  "theory.m2": "m²",
+  "theory.lam": "λ",
+  "theory.beta": "β",
+  "flow.kind": "flow",
+  "flow.layers": "coupling layers",
+  "flow.hidden": "hidden widths per conditioner",
+  "flow.kernel": "kernel size",
+  "flow.partition": "partition",
+  "flow.identityInit": "identity initialisation",
+  "train.batch": "batch",
+  "train.steps": "training steps",
+  "train.lr": "Adam learning rate",
+  "train.beta1": "Adam β₁",
+  "train.beta2": "Adam β₂",
+  "train.clipNorm": "gradient-norm clip",
+  "train.seed": "seed",
+  "train.dtype": "dtype",
+  "train.checkpointEvery": "checkpoint every (steps)",
+  "train.threads": "threads",
 };
 
 function configTable(config: RunConfig): string {
-  const rows: string[][] = [["lattice", esc(latticeShapeOf(config).join(" × "))]];
-  for (const [k, v] of Object.entries(config)) {
-    if (k === "L" || k === "dim") continue;
-    const label = CONFIG_LABELS[k as keyof RunConfig] ?? k;
-    rows.push([
-      esc(label),
-      `<code>${esc(v === null ? "off" : Array.isArray(v) ? v.join(", ") : String(v))}</code>`,
-    ]);
+  const rows: string[][] = [];
+  for (const [section, fields] of Object.entries(config)) {
+    for (const [k, v] of Object.entries(fields as Record<string, unknown>)) {
+      const path = `${section}.${k}`;
+      const label = CONFIG_LABELS[path] ?? path;
+      const text =
+        v === null ? "off" : Array.isArray(v) ? v.join(k === "latticeShape" ? " × " : ", ") : String(v);
+      rows.push([esc(label), `<code>${esc(text)}</code>`]);
+    }
   }
   return table(["setting", "value"], rows, "kv");
 }
@@ -90,15 +99,42 @@ function trainingTable(run: string, offset: number): string {
   return table(["quantity", "value"], rows, "kv");
 }
 
-const OBSERVABLES: [keyof EnsembleReport["m"], string][] = [
-  ["abs_m", "⟨|M|⟩/V"],
-  ["chi2", "χ₂ = ⟨M²⟩/V"],
-  ["chi2_connected", "χ₂ connected = (⟨M²⟩ − ⟨M⟩²)/V"],
-  ["phi2", "⟨φ²⟩"],
-  ["phi4", "⟨φ⁴⟩"],
-  ["binder", "Binder cumulant U"],
-  ["action_density", "⟨S⟩/V"],
-];
+/** The observables of a report's table, by their `measure --json` names, with HTML labels. */
+const OBSERVABLE_LABELS: Record<string, string> = {
+  abs_m: "⟨|M|⟩/V",
+  chi2: "χ₂ = ⟨M²⟩/V",
+  chi2_connected: "χ₂ connected = (⟨M²⟩ − ⟨M⟩²)/V",
+  phi2: "⟨φ²⟩",
+  phi4: "⟨φ⁴⟩",
+  binder: "Binder cumulant U",
+  action_density: "⟨S⟩/V",
+  plaquette: "plaquette ⟨cos P⟩",
+  q: "⟨Q⟩",
+  q2: "⟨Q²⟩",
+  chi_top: "χ<sub>t</sub> = ⟨Q²⟩/V",
+};
+
+interface Row {
+  label: string;
+  estimate: { value: number; error: number; tauInt: number; tauIntError: number; window: number } | null;
+}
+
+/** The rows of an ensemble's table, in order, as its kind has them. */
+function observableRows(r: EnsembleReport): Row[] {
+  const row = (k: string, g: Row["estimate"]) => ({ label: OBSERVABLE_LABELS[k]!, estimate: g });
+  switch (r.kind) {
+    case "scalar": {
+      const m = r.m;
+      return (["abs_m", "chi2", "chi2_connected", "phi2", "phi4", "binder", "action_density"] as const).map(
+        (k) => row(k, m[k]),
+      );
+    }
+    case "u1": {
+      const m = r.m;
+      return (["plaquette", "q", "q2", "chi_top"] as const).map((k) => row(k, m[k]));
+    }
+  }
+}
 
 function ensembleSection(r: EnsembleReport): string {
   const e = r.ensemble;
@@ -106,36 +142,58 @@ function ensembleSection(r: EnsembleReport): string {
     ? (JSON.parse(readFileSync(`${e.path}.json`, "utf8")) as Record<string, unknown>)
     : {};
   const acceptance = typeof sidecar.acceptance === "number" ? sidecar.acceptance : null;
-  let signChanges = 0;
-  const mag = r.m.magnetization;
-  for (let i = 1; i < mag.length; i++) if (Math.sign(mag[i]!) !== Math.sign(mag[i - 1]!)) signChanges++;
-  const facts = [
+  const facts: (string | null)[] = [
+    e.theory
+      ? `theory <code>${esc(describeTheory(e.theory))}</code>`
+      : `lattice ${esc(e.configShape.join(" × "))}, theory unknown`,
     `${e.n} configurations`,
     e.sampler ? `sampler <code>${esc(e.sampler)}</code>` : null,
     acceptance !== null ? `MH acceptance ${num(acceptance, 3)}` : null,
     e.seconds !== null ? `${num(e.seconds, 1)} s` : null,
-    `M changed sign ${signChanges} times`,
-  ].filter((x) => x !== null);
-  const oneSector =
-    signChanges === 0 && Math.abs(r.m.abs_m.value) > 10 * r.m.abs_m.error
-      ? '<p class="warn">M never changed sign: the chain sampled one Z₂ sector only. Z₂-even observables ' +
-        "(⟨|M|⟩, χ₂, ⟨φ²⟩, …) are unaffected; ⟨M⟩ and anything odd in φ are not those of the symmetric theory.</p>"
-      : "";
+  ];
+  let notes = "";
+  const extra: string[][] = [];
+  switch (r.kind) {
+    case "scalar": {
+      let signChanges = 0;
+      const mag = r.m.magnetization;
+      for (let i = 1; i < mag.length; i++) if (Math.sign(mag[i]!) !== Math.sign(mag[i - 1]!)) signChanges++;
+      facts.push(`M changed sign ${signChanges} times`);
+      if (signChanges === 0 && Math.abs(r.m.abs_m.value) > 10 * r.m.abs_m.error) {
+        notes =
+          '<p class="warn">M never changed sign: the chain sampled one Z₂ sector only. Z₂-even observables ' +
+          "(⟨|M|⟩, χ₂, ⟨φ²⟩, …) are unaffected; ⟨M⟩ and anything odd in φ are not those of the symmetric theory.</p>";
+      }
+      for (const p of r.m.m_eff) {
+        extra.push([`m<sub>eff</sub>(${p.t})`, fmtErr(p.value, p.error), num(p.tauInt, 2), ""]);
+      }
+      break;
+    }
+    case "u1": {
+      if (r.m.q_changes !== null) facts.push(`Q changed ${r.m.q_changes} times`);
+      const d = plaquetteDeviation(r);
+      if (d) {
+        extra.push([
+          "plaquette, exact (2-d, periodic)",
+          num(d.exact, 6),
+          "",
+          `${num(d.nSigma, 2)} σ from the measured value`,
+        ]);
+      }
+      if (r.m.q_changes === 0) {
+        notes =
+          '<p class="warn">Q never changed: the chain stayed in one topological sector, so ⟨Q²⟩ and χ<sub>t</sub> ' +
+          "are not those of the theory (topological freezing).</p>";
+      }
+      break;
+    }
+  }
   const rows: string[][] = [];
-  for (const [key, label] of OBSERVABLES) {
-    const g = r.m[key] as {
-      value: number;
-      error: number;
-      tauInt: number;
-      tauIntError: number;
-      window: number;
-    } | null;
+  for (const { label, estimate: g } of observableRows(r)) {
     if (!g) continue;
-    rows.push([esc(label), fmtErr(g.value, g.error), fmtErr(g.tauInt, g.tauIntError), String(g.window)]);
+    rows.push([label, fmtErr(g.value, g.error), fmtErr(g.tauInt, g.tauIntError), String(g.window)]);
   }
-  for (const p of r.m.m_eff) {
-    rows.push([`m<sub>eff</sub>(${p.t})`, fmtErr(p.value, p.error), num(p.tauInt, 2), ""]);
-  }
+  rows.push(...extra);
   if (r.rejection) {
     rows.push([
       "acceptance-run τ<sub>int</sub> (MH)",
@@ -145,7 +203,7 @@ function ensembleSection(r: EnsembleReport): string {
     ]);
   }
   return (
-    `<h3><code>${esc(basename(e.path))}</code></h3><p>${facts.join(", ")}.</p>${oneSector}` +
+    `<h3><code>${esc(basename(e.path))}</code></h3><p>${facts.filter((x) => x !== null).join(", ")}.</p>${notes}` +
     table(["observable", "value(error)", "τ<sub>int</sub>", "W"], rows, "obs")
   );
 }
@@ -167,7 +225,8 @@ export interface ReportOptions extends PlotOptions {
 
 export function runReport(opts: ReportOptions): { out: string; figures: number; seconds: number } {
   const t0 = performance.now();
-  const out = opts.out ?? join(opts.run, "report.html");
+  const first = opts.files?.[0];
+  const out = opts.out ?? join(opts.run ?? (first !== undefined ? dirname(first) : "."), "report.html");
   if (!out.endsWith(".html")) throw new UsageError(`--out must name an .html file, got '${out}'`);
   const all = collectRunFigures(opts);
   const figures = all.figures.map((f) => {
@@ -176,18 +235,28 @@ export function runReport(opts: ReportOptions): { out: string; figures: number; 
     return `<figure id="${esc(f.name)}"><img alt="${esc(f.name)}" src="${src}"><figcaption>${esc(f.name)}</figcaption></figure>`;
   });
   const c = all.config;
-  const title = `latticeflow run ${basename(opts.run.replace(/\/+$/, "")) || opts.run}`;
+  const title =
+    opts.run !== undefined
+      ? `latticeflow run ${basename(opts.run.replace(/\/+$/, "")) || opts.run}`
+      : `latticeflow ensembles ${all.ensembles.map((r) => basename(r.ensemble.path)).join(", ")}`;
+  const from = opts.run ?? (opts.files ?? []).join(", ");
+  const intro = c
+    ? `Theory <code>${esc(describeTheory(c.theory))}</code>; flow <code>${esc(describeFlow(c.flow))}</code>, trained by reverse KL (arXiv:1904.12072).`
+    : "Ensembles without a run directory.";
+  const runSections = c
+    ? `<h2>Configuration</h2>
+${configTable(c)}
+<h2>Training</h2>
+${trainingTable(opts.run!, all.offset)}
+`
+    : "";
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
 <body>
 <h1>${esc(title)}</h1>
-<p class="muted">φ⁴ on ${esc(latticeShapeOf(c).join("×"))}, m² = ${num(c.m2)}, λ = ${num(c.lam)}; ${c.layers} affine coupling layers trained by reverse KL (arXiv:1904.12072). Generated ${esc(new Date().toISOString())} from <code>${esc(opts.run)}</code>.</p>
-<h2>Configuration</h2>
-${configTable(c)}
-<h2>Training</h2>
-${trainingTable(opts.run, all.offset)}
-<h2>Measurements</h2>
+<p class="muted">${intro} Generated ${esc(new Date().toISOString())} from <code>${esc(from)}</code>.</p>
+${runSections}<h2>Measurements</h2>
 ${all.ensembles.length ? all.ensembles.map(ensembleSection).join("\n") : "<p>No ensembles in the run directory yet: <code>latticeflow sample --run DIR --mh</code> makes one.</p>"}
 <p class="muted">Errors and τ<sub>int</sub> by Wolff's Γ-method (hep-lat/0306017), automatic window W with S = 1.5.</p>
 <h2>Figures</h2>
@@ -199,11 +268,17 @@ ${figures.join("\n")}
 }
 
 export function registerReportCommand(program: Command): void {
-  withPlotOptions(program.command("report").description("write an HTML report of a run (<run>/report.html)"))
+  withPlotOptions(
+    program
+      .command("report")
+      .description(
+        "write an HTML report of a run (<run>/report.html), or of ensemble files (report.html next to them)",
+      ),
+  )
     .option("--out <file>", "output .html (default <run>/report.html)")
     .option("--json", "print one JSON summary as the last line", false)
-    .action((o: Record<string, unknown>) => {
-      const s = runReport({ ...plotOptions(o), out: o.out as string | undefined });
+    .action((files: string[], o: Record<string, unknown>) => {
+      const s = runReport({ ...plotOptions(o, files), out: o.out as string | undefined });
       if (o.json) printJson({ out: s.out, figures: s.figures });
       else console.log(`report with ${s.figures} figures → ${s.out} in ${s.seconds.toFixed(1)} s`);
     });

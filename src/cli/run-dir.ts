@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { type Params, Tensor } from "../engine/index.js";
 import { readSafetensorsFile, writeFileAtomic, writeSafetensorsFile } from "../io/files.js";
 import { FormatError, type SafetensorsTensor } from "../io/safetensors.js";
+import { parseRunConfig, type RunConfig } from "../model/index.js";
 import type { RngState } from "../rng/philox.js";
 import type { AdamState } from "../train/adam.js";
 import type { StepMetrics } from "../train/trainer.js";
-import { type RunConfig, validateConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 
 export const RUN_FILES = {
@@ -53,7 +53,7 @@ export function readConfig(dir: string): RunConfig {
   } catch (e) {
     throw new UsageError(`${path} is not valid JSON (${(e as Error).message}); fix or delete it`);
   }
-  return validateConfig(raw, path);
+  return parseRunConfig(raw, path);
 }
 
 function toSafetensors(t: Tensor): SafetensorsTensor {

@@ -1,6 +1,7 @@
 /**
  * `latticeflow sample`: draw from a trained flow, optionally made exact by independence
- * Metropolis–Hastings, and write the ensemble as .npy [N, ...sites] float64, with a
+ * Metropolis–Hastings, and write the ensemble as .npy [N, ...configShape] float64 (φ⁴: the
+ * lattice; U(1): [d, ...lattice]), with a
  * sidecar `<out>.json` describing it (and, for direct samples, `<out>.logw.npy`; for MH chains,
  * `<out>.accepted.npy`: float64 [N] of 0/1 accept flags, step 0 = 1 starts the chain, which
  * `latticeflow measure` turns into the acceptance-run τ_int).
@@ -13,13 +14,11 @@ import { type Params, Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import { writeFileAtomic, writeNpyFile } from "../io/files.js";
 import { independenceMetropolis, type Proposals } from "../mcmc/independence-metropolis.js";
-import { createParallelTrainer } from "../parallel/shard.js";
+import { buildModel, modelSpecOf } from "../model/index.js";
+import { createParallelSampler } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
-import { adam } from "../train/adam.js";
 import { fmt, num, printJson, threadsArg } from "./args.js";
-import { latticeShapeOf } from "./config.js";
 import { UsageError } from "./errors.js";
-import { buildModel, modelSpec } from "./model.js";
 import { loadWeights, readConfig } from "./run-dir.js";
 import { nodeSpawn, resolveThreads } from "./threads.js";
 
@@ -80,40 +79,35 @@ export function z2Symmetrise(flow: Flow, params: Params, x: Tensor, logq: Tensor
 export function runSampling(opts: SampleOptions): SampleSummary {
   if (!Number.isInteger(opts.n) || opts.n < 1)
     throw new UsageError(`--n must be a positive integer, got ${opts.n}`);
+  if (!Number.isInteger(opts.batch) || opts.batch < 1)
+    throw new UsageError(`--batch must be a positive integer (proposals per flow pass), got ${opts.batch}`);
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1)
     throw new UsageError(`--threads must be a positive integer or 'auto', got ${threads}`);
   if (!opts.out.endsWith(".npy")) throw new UsageError(`--out must name a .npy file, got '${opts.out}'`);
   const config = readConfig(opts.run);
   const { theory, flow } = buildModel(config);
-  const { params, step } = loadWeights(opts.run, flow.initParams(new Rng(config.seed), config.dtype));
+  const dtype = config.train.dtype;
+  const { params, step } = loadWeights(opts.run, flow.initParams(new Rng(config.train.seed), dtype));
   const rng = new Rng(opts.seed);
   const proposalRng = rng.split(1);
   const acceptRng = rng.split(2);
   const signRng = rng.split(3);
   // threads > 1: the same prior draws per chunk as flow.sample makes, pushed through the flow on
-  // all threads (src/parallel/shard.ts). Its optimiser and batch are for training, unused here.
+  // all threads (src/parallel/shard.ts).
   const parallel =
-    threads > 1
-      ? createParallelTrainer({
-          spec: modelSpec(config),
-          optimizer: adam({ lr: config.lr }),
-          batch: config.batch,
-          threads,
-          spawn: nodeSpawn,
-        })
-      : null;
+    threads > 1 ? createParallelSampler({ spec: modelSpecOf(config), threads, spawn: nodeSpawn }) : null;
   try {
     const propose = (m: number): Proposals => {
       const { x, logq } = parallel
         ? parallel.sample(params, proposalRng, m)
-        : flow.sample(params, proposalRng, m, config.dtype);
+        : flow.sample(params, proposalRng, m, dtype);
       return opts.z2
         ? z2Symmetrise(flow, params, x, logq, signRng)
         : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
     };
     const t0 = performance.now();
-    const shape = [opts.n, ...latticeShapeOf(config)];
+    const shape = [opts.n, ...theory.configShape];
     let acceptance: number | null = null;
     let logw: Float64Array;
     let acceptedFile: string | null = null;
@@ -143,7 +137,8 @@ export function runSampling(opts: SampleOptions): SampleSummary {
       sampler: opts.mh ? "flow-mh" : "flow",
       run: opts.run,
       checkpointStep: step,
-      theory: { name: config.theory, latticeShape: latticeShapeOf(config), m2: config.m2, lam: config.lam },
+      theory: config.theory,
+      flow: config.flow,
       n: opts.n,
       seed: opts.seed,
       z2: opts.z2 === true,

@@ -1,16 +1,16 @@
 /** `latticeflow train`: reverse-KL training into a run directory, resumable exactly. */
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import type { Flow } from "../flows/flow.js";
+import { applySettings, buildModel, modelSpecOf, PRESETS } from "../model/index.js";
 import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { adam } from "../train/adam.js";
 import { createTrainer, type StepMetrics, type TrainState } from "../train/trainer.js";
-import { fmt, intList, num, printJson, threadsArg } from "./args.js";
-import { presetConfig, type RunConfig, validateConfig } from "./config.js";
+import { fmt, num, printJson } from "./args.js";
+import { mergedConfig, presetConfig, type RunConfig } from "./config.js";
 import { UsageError } from "./errors.js";
-import { buildModel, modelSpec } from "./model.js";
 import { ERA_STEPS, recordEra, refreshTrainingPlots, truncateEras } from "./plot-command.js";
 import { progressSink } from "./progress.js";
 import {
@@ -23,6 +23,14 @@ import {
   truncateMetrics,
   writeConfig,
 } from "./run-dir.js";
+import {
+  addSpecFlags,
+  FLOW_FLAGS,
+  flagOfKey,
+  settingsFromFlags,
+  THEORY_FLAGS,
+  TRAIN_FLAGS,
+} from "./spec-flags.js";
 import { nodeSpawn, resolveThreads } from "./threads.js";
 
 export interface TrainOptions {
@@ -30,16 +38,20 @@ export interface TrainOptions {
   /** Merged configuration for a new run; ignored when resuming (see `steps`, `threads`). */
   config?: RunConfig;
   resume: boolean;
-  /** On resume: a new total step count. */
-  steps?: number;
-  /** On resume: a new thread count (otherwise the recorded one). */
-  threads?: number | "auto";
+  /**
+   * On resume: settings to change (flat spec fields). Those of RESUME_MAY_CHANGE apply; any
+   * other is refused, since the run's model, stream and lattice are fixed at its start.
+   */
+  changes?: Record<string, unknown>;
   quiet: boolean;
   /** Refresh the training figures in <out>/plots every this many steps (0 or undefined: never). */
   plotEvery?: number;
   /** Record the batch's log p and log q at the first step of every era of this many steps (eras.jsonl; 0: off). */
   eraEvery?: number;
 }
+
+/** Settings a resumed run may change: they alter neither the model nor the random stream. */
+export const RESUME_MAY_CHANGE = ["steps", "threads", "lr", "clipNorm", "checkpointEvery"];
 
 export interface TrainSummary {
   steps: number;
@@ -72,14 +84,19 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
   let config: RunConfig;
   if (opts.resume) {
     config = readConfig(opts.out);
-    const changed: Partial<RunConfig> = {};
-    if (opts.steps !== undefined) changed.steps = opts.steps;
-    if (opts.threads !== undefined) changed.threads = resolveThreads(opts.threads, config.batch);
+    const changed: Record<string, unknown> = { ...opts.changes };
+    const fixed = Object.keys(changed).filter((k) => !RESUME_MAY_CHANGE.includes(k));
+    if (fixed.length > 0) {
+      throw new UsageError(
+        `--resume keeps the run's ${fixed.map(flagOfKey).join(", ")} (recorded in ${join(opts.out, RUN_FILES.config)}); only ${RESUME_MAY_CHANGE.map(flagOfKey).join(", ")} may change: drop the others, or train a new run with another --out`,
+      );
+    }
+    if (changed.threads === "auto") changed.threads = resolveThreads("auto", config.train.batch);
     if (Object.keys(changed).length > 0) {
       const source = Object.keys(changed)
         .map((k) => `--${k}`)
         .join(", ");
-      config = validateConfig({ ...config, ...changed }, source);
+      config = applySettings(config, changed, source);
       writeConfig(opts.out, config);
     }
   } else {
@@ -92,25 +109,21 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
     config = opts.config;
   }
   const { theory, flow } = buildModel(config);
-  const optimizer = adam({
-    lr: config.lr,
-    beta1: config.beta1,
-    beta2: config.beta2,
-    clipNorm: config.clipNorm,
-  });
+  const t = config.train;
+  const optimizer = adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
   // One thread: the plain trainer. More: the same step with the batch split over worker
   // threads (src/parallel/shard.ts), which must be closed however the run ends.
   const trainer: Trainer =
-    config.threads > 1
+    t.threads > 1
       ? createParallelTrainer({
-          spec: modelSpec(config),
+          spec: modelSpecOf(config),
           optimizer,
-          batch: config.batch,
-          threads: config.threads,
+          batch: t.batch,
+          threads: t.threads,
           spawn: nodeSpawn,
         })
       : {
-          ...createTrainer({ flow, theory, optimizer, batch: config.batch, dtype: config.dtype }),
+          ...createTrainer({ flow, theory, optimizer, batch: t.batch, dtype: t.dtype }),
           close() {},
         };
   try {
@@ -143,7 +156,7 @@ async function trainLoop(
 ): Promise<TrainSummary> {
   let state: TrainState;
   if (opts.resume) {
-    const fresh = flow.initParams(new Rng(config.seed), config.dtype);
+    const fresh = flow.initParams(new Rng(config.train.seed), config.train.dtype);
     const saved = loadTraining(opts.out, fresh);
     state = {
       step: saved.step,
@@ -157,12 +170,17 @@ async function trainLoop(
   } else {
     mkdirSync(opts.out, { recursive: true });
     writeConfig(opts.out, config);
-    state = trainer.init(new Rng(config.seed));
+    state = trainer.init(new Rng(config.train.seed));
   }
 
   const metricsPath = join(opts.out, RUN_FILES.metrics);
   const startStep = state.step;
-  const progress = progressSink({ total: config.steps, start: startStep, quiet: opts.quiet, label: "train" });
+  const progress = progressSink({
+    total: config.train.steps,
+    start: startStep,
+    quiet: opts.quiet,
+    label: "train",
+  });
   let interrupted = false;
   // `once`: the first signal asks for a clean stop; a second one finds no listener and so
   // ends the process at once (Node's default).
@@ -195,7 +213,7 @@ async function trainLoop(
   const t0 = performance.now();
   let lastYield = t0;
   try {
-    while (state.step < config.steps && !interrupted) {
+    while (state.step < config.train.steps && !interrupted) {
       const m = trainer.step(state);
       const now = performance.now();
       const seconds = (now - t0) / 1000;
@@ -207,7 +225,7 @@ async function trainLoop(
       if (recentEss.length > 100) recentEss.shift();
       lastLoss = m.loss;
       progress.update(state.step, m);
-      if (state.step % config.checkpointEvery === 0) saveTraining(opts.out, state, config);
+      if (state.step % config.train.checkpointEvery === 0) saveTraining(opts.out, state, config);
       if (now - lastYield >= YIELD_MS) {
         await yieldToEventLoop(); // lets a pending SIGINT/SIGTERM set `interrupted`
         lastYield = performance.now();
@@ -229,7 +247,7 @@ async function trainLoop(
     rejected: state.rejected,
     checkpoint: join(opts.out, RUN_FILES.checkpoint),
     interrupted,
-    threads: config.threads,
+    threads: config.train.threads,
   };
 }
 
@@ -249,76 +267,14 @@ export function interruptedLine(s: TrainSummary, out: string): string {
   );
 }
 
-/** Flags that map one-to-one onto RunConfig fields. */
-const CONFIG_FLAGS: [string, keyof RunConfig, string, (v: string) => unknown][] = [
-  ["--L <n>", "L", "lattice extent per dimension (even)", num("--L")],
-  ["--dim <d>", "dim", "lattice dimension (1-4)", num("--dim")],
-  ["--m2 <x>", "m2", "mass parameter m² (notebook action)", num("--m2")],
-  ["--lam <x>", "lam", "quartic coupling λ", num("--lam")],
-  ["--layers <n>", "layers", "number of affine coupling layers", num("--layers")],
-  ["--hidden <list>", "hidden", "hidden channels of each conditioner, e.g. 8,8", intList("--hidden")],
-  ["--kernel <k>", "kernel", "odd convolution kernel size", num("--kernel")],
-  ["--batch <n>", "batch", "batch size per training step", num("--batch")],
-  ["--steps <n>", "steps", "total training steps", num("--steps")],
-  ["--lr <x>", "lr", "Adam learning rate", num("--lr")],
-  ["--clip-norm <x>", "clipNorm", "clip the global gradient norm to this", num("--clip-norm")],
-  ["--seed <n>", "seed", "random seed", num("--seed")],
-  ["--checkpoint-every <n>", "checkpointEvery", "steps between checkpoints", num("--checkpoint-every")],
-  [
-    "--threads <n>",
-    "threads",
-    "threads of each training step, or 'auto' (the cores); the numbers depend on it, so the default is 1",
-    threadsArg("--threads"),
-  ],
-];
-
-function readConfigFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    throw new UsageError(`cannot read config file ${path}: check the path`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`config file ${path} is not valid JSON (${(e as Error).message})`);
-  }
-}
-
-function mergedConfig(o: Record<string, unknown>): RunConfig | undefined {
-  const fromFlags: Record<string, unknown> = {};
-  for (const [, key] of CONFIG_FLAGS) if (o[key] !== undefined) fromFlags[key] = o[key];
-  if (o.dtype !== undefined) fromFlags.dtype = o.dtype;
-  if (o.identityInit) fromFlags.identityInit = true;
-  if (o.preset === undefined && o.config === undefined && Object.keys(fromFlags).length === 0)
-    return undefined;
-  let base: Record<string, unknown> = presetConfig((o.preset as string | undefined) ?? "phi4-notebook");
-  if (o.config !== undefined) {
-    const file = readConfigFile(o.config as string);
-    if (typeof file !== "object" || file === null || Array.isArray(file)) {
-      throw new UsageError(`config file ${o.config} must hold a JSON object`);
-    }
-    base = { ...base, ...(file as Record<string, unknown>) };
-  }
-  const merged = { ...base, ...fromFlags };
-  // "auto" (flag or config file) is recorded as the count it meant on this machine.
-  if (merged.threads === "auto") {
-    merged.threads = resolveThreads("auto", typeof merged.batch === "number" ? merged.batch : undefined);
-  }
-  return validateConfig(merged, "configuration");
-}
-
 export function registerTrainCommand(program: Command): void {
   const train = program
     .command("train")
     .description("train a flow by reverse KL into a run directory")
-    .option("--preset <name>", "phi4-notebook or phi4-broken")
-    .option("--config <file>", "JSON file with run settings (flags override it)")
+    .option("--preset <name>", `a named run: ${Object.keys(PRESETS).join(", ")}`)
+    .option("--config <file>", "JSON file with run settings, {theory, flow, train} (flags override it)")
     .requiredOption("--out <dir>", "run directory")
     .option("--resume", "continue the run in --out from its last checkpoint", false)
-    .addOption(new Option("--dtype <t>", "float64 or float32").choices(["float64", "float32"]))
-    .option("--identity-init", "start every coupling layer as the identity")
     .option("--json", "print one JSON summary as the last line", false)
     .option("--quiet", "no progress output", false)
     .option(
@@ -332,16 +288,20 @@ export function registerTrainCommand(program: Command): void {
       num("--era-every"),
       ERA_STEPS,
     );
-  for (const [flag, , help, parse] of CONFIG_FLAGS) train.option(flag, help, parse);
+  const specFlags = [...THEORY_FLAGS, ...FLOW_FLAGS, ...TRAIN_FLAGS];
+  addSpecFlags(train, specFlags);
   train.action(async (o: Record<string, unknown>) => {
     const resume = o.resume === true;
-    const config = resume ? undefined : (mergedConfig(o) ?? presetConfig("phi4-notebook"));
+    const flags = settingsFromFlags(o, specFlags);
+    const config = resume
+      ? undefined
+      : (mergedConfig(o.preset as string | undefined, o.config as string | undefined, flags) ??
+        presetConfig("phi4-notebook"));
     const s = await runTraining({
       out: o.out as string,
       config,
       resume,
-      steps: resume ? (o.steps as number | undefined) : undefined,
-      threads: resume ? (o.threads as number | "auto" | undefined) : undefined,
+      changes: resume ? flags : undefined,
       quiet: o.quiet === true,
       plotEvery: o.plotEvery as number | undefined,
       eraEvery: o.eraEvery as number,

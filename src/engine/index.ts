@@ -7,15 +7,25 @@ export {
   valueAndGrad,
   valueAndGradWithAux,
 } from "./autodiff.js";
-export { leakyRelu, prelu } from "./ops/activation.js";
+export { type CouplingNet, couplingLayer } from "./fused/coupling.js";
+export { leakyRelu, prelu, relu } from "./ops/activation.js";
+export { batchedMatmul } from "./ops/batched-matmul.js";
 export { add, atan2, div, maximum, mul, sub } from "./ops/binary.js";
+// Ops for splines and gauge flows
+export { equal, greater, greaterEqual, less, lessEqual } from "./ops/compare.js";
 export { periodicConv } from "./ops/conv.js";
-export { type CouplingNet, couplingLayer } from "./ops/coupling.js";
+export { type CumsumOptions, cumsum } from "./ops/cumsum.js";
 export { gather, scatter } from "./ops/gather.js";
+export { type IndexTensor, indexTensor } from "./ops/indices.js";
+export { linear } from "./ops/linear.js";
 export { matmul } from "./ops/matmul.js";
+export { floor, mod } from "./ops/mod.js";
 export { logsumexp, mean, sum } from "./ops/reduce.js";
 export { roll } from "./ops/roll.js";
+export { searchBins, searchsorted } from "./ops/searchsorted.js";
 export { concat, reshape, slice, split } from "./ops/shape.js";
+export { addAlongAxis, takeAlongAxis } from "./ops/take-along.js";
+export { transpose } from "./ops/transpose.js";
 export {
   abs,
   cos,
@@ -31,6 +41,8 @@ export {
   square,
   tanh,
 } from "./ops/unary.js";
+export { where } from "./ops/where.js";
 export { acquire, clearPool, poolBytes, release } from "./pool.js";
 export { allocate, type DType, type FloatArray, full, scalar, Tensor, tensor, zeros } from "./tensor.js";
+export { type GemmBackend, gemmBackend, setGemmBackend } from "./wasm/simd-gemm.js";
 export { convBackend, setConvBackend, setWinograd, simdSupported } from "./wasm/simd-runtime.js";

@@ -68,7 +68,7 @@ export class PeriodicCnn {
     return params;
   }
 
-  /** The parameters in the layout of the fused coupling op (engine/ops/coupling.ts). */
+  /** The parameters in the layout of the fused coupling op (engine/fused/coupling.ts). */
   couplingNet(params: Params): CouplingNet {
     const weights: Tensor[] = [];
     const biases: Tensor[] = [];

@@ -4,7 +4,7 @@
  * sites with even coordinate sum. Sites with mask 1 are frozen
  * (fed to the conditioner); sites with mask 0 are transformed.
  */
-import { frozenSites } from "../engine/ops/coupling-sites.js";
+import { frozenSites } from "../engine/fused/coupling-sites.js";
 
 /** The mask as numbers (1 = frozen); one definition shared with the fused coupling op. */
 export function checkerboardMask(shape: readonly number[], parity: 0 | 1): Float64Array {

@@ -100,6 +100,30 @@ function estimate(g: GammaResult): GammaEstimate {
   };
 }
 
+/**
+ * The Γ-method estimate of f(means of `series`) (default: the mean of one series). A chain too
+ * short or too repetitive for the method (its windowed autocorrelation sum is not positive, as
+ * in a few configurations of a flow-MH chain that mostly rejected) has no error estimate: the
+ * value with error, τ_int and their errors NaN, instead of an exception.
+ */
+export function gammaEstimate(series: Float64Array[], f?: (means: number[]) => number): GammaEstimate {
+  try {
+    return estimate(gammaMethod(series, f));
+  } catch (e) {
+    if (!(e instanceof Error) || !e.message.startsWith("gammaMethod: pathological")) throw e;
+    const means = series.map((s) => s.reduce((a, b) => a + b, 0) / s.length);
+    const value = f ? f(means) : means[0]!;
+    return {
+      value,
+      error: Number.NaN,
+      tauInt: Number.NaN,
+      tauIntError: Number.NaN,
+      gamma: Float64Array.of(1),
+      window: 0,
+    };
+  }
+}
+
 /** Γ-method of a derived observable; NaN entries instead of an exception when f is not finite there. */
 function derivedPoint(t: number, series: Float64Array[], f: (m: number[]) => number): TimePoint {
   const means = series.map((s) => s.reduce((a, b) => a + b, 0) / s.length);
@@ -108,8 +132,10 @@ function derivedPoint(t: number, series: Float64Array[], f: (m: number[]) => num
     const g = gammaMethod(series, f);
     return { t, value: g.value, error: g.error, tauInt: g.tauInt };
   } catch (e) {
-    // A derivative that is not finite (argument of arccosh at 1 within a step h): no error estimate.
-    if (e instanceof RangeError) return { t, value: f(means), error: Number.NaN, tauInt: Number.NaN };
+    // A derivative that is not finite (argument of arccosh at 1 within a step h), or a chain too
+    // short for the method: no error estimate.
+    if (e instanceof RangeError || (e instanceof Error && e.message.startsWith("gammaMethod: pathological")))
+      return { t, value: f(means), error: Number.NaN, tauInt: Number.NaN };
     throw e;
   }
 }
@@ -142,16 +168,16 @@ export function measureScalarEnsemble(
   const m4 = m2.map((x) => x * x);
   const chi2Series = m2.map((x) => x / v);
 
-  const mDensity = estimate(gammaMethodScalar(m.map((x) => x / v)));
+  const mDensity = gammaEstimate([m.map((x) => x / v)]);
   let signChanges = 0;
   for (let i = 1; i < n; i++) if (m[i]! * m[i - 1]! < 0) signChanges++;
-  const chi2 = estimate(gammaMethodScalar(chi2Series));
-  const chi2Connected = estimate(gammaMethod([m2, m], ([a, b]) => (a! - b! * b!) / v));
-  const absM = estimate(gammaMethodScalar(absMagnetizationDensity(configs, latticeShape)));
-  const phi2 = estimate(gammaMethodScalar(sitePhi2(configs, latticeShape)));
-  const phi4 = estimate(gammaMethodScalar(sitePhi4(configs, latticeShape)));
-  const binder = estimate(gammaMethod([m2, m4], ([a, b]) => binderCumulant(a!, b!)));
-  const actionDens = opts.theory ? estimate(gammaMethodScalar(actionDensity(configs, opts.theory))) : null;
+  const chi2 = gammaEstimate([chi2Series]);
+  const chi2Connected = gammaEstimate([m2, m], ([a, b]) => (a! - b! * b!) / v);
+  const absM = gammaEstimate([absMagnetizationDensity(configs, latticeShape)]);
+  const phi2 = gammaEstimate([sitePhi2(configs, latticeShape)]);
+  const phi4 = gammaEstimate([sitePhi4(configs, latticeShape)]);
+  const binder = gammaEstimate([m2, m4], ([a, b]) => binderCumulant(a!, b!));
+  const actionDens = opts.theory ? gammaEstimate([actionDensity(configs, opts.theory)]) : null;
 
   // Primaries of the correlator: P_t^i = (1/V) Σ_{t₀} S_i(t₀) S_i(t₀+t mod T) and M_i, with
   // C(t) = mean(P_t) − mean(M)²/(V·T). Shifting every slice sum by the constant s̄ = μ₀/T

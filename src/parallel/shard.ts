@@ -20,36 +20,27 @@
  * This module is environment-neutral: it talks to workers through `WorkerPort` and a
  * `Spawn` function. Node's worker_threads backend is src/cli/threads.ts (with the worker
  * entry src/cli/thread-worker.ts); a browser backend wraps Web Workers the same way (they
- * need cross-origin isolation for SharedArrayBuffer). Only the φ⁴ theory and the affine
- * coupling flow are supported: workers rebuild the model from its plain configuration.
+ * need cross-origin isolation for SharedArrayBuffer). Workers rebuild the model from its
+ * description (src/model), so any theory and flow the description covers runs here; this
+ * module names none of them.
  */
 import {
   type DType,
   type FloatArray,
   type Grads,
   mean,
-  neg,
   type Params,
-  scale,
   sub,
-  sum,
   Tensor,
   valueAndGradWithAux,
 } from "../engine/index.js";
-import { type AffineFlowConfig, affineCouplingFlow } from "../flows/affine-flow.js";
-import type { Flow } from "../flows/flow.js";
+import { buildModel, type Model, type ModelSpec } from "../model/index.js";
 import type { Rng } from "../rng/philox.js";
-import { type Phi4Params, Phi4Theory } from "../theories/phi4.js";
-import { actionOp } from "../train/action-op.js";
 import type { Optimizer } from "../train/adam.js";
+import { reverseKlShare } from "../train/reverse-kl.js";
 import { finishStep, type StepMetrics, type TrainState } from "../train/trainer.js";
 
-/** A model that worker threads can rebuild: plain configuration only. */
-export interface ModelSpec {
-  flow: AffineFlowConfig;
-  theory: Phi4Params;
-  dtype: DType;
-}
+export type { ModelSpec };
 
 export interface WorkerPort {
   postMessage(message: unknown): void;
@@ -110,19 +101,15 @@ function sharedArray(dtype: DType, length: number): { sab: SharedArrayBuffer; da
 
 /** The per-shard computations, identical on the calling thread and in workers. */
 export class ShardRunner {
-  readonly flow: Flow;
-  readonly theory: Phi4Theory;
+  readonly flow: Model["flow"];
+  readonly theory: Model["theory"];
   private readonly lossAndGrad;
 
   constructor(readonly spec: ModelSpec) {
-    this.flow = affineCouplingFlow(spec.flow);
-    this.theory = new Phi4Theory(spec.theory);
-    // The shard's share of the batch-mean reverse KL: Σ_shard (log q − log p̃) / B.
-    this.lossAndGrad = valueAndGradWithAux((params: Params, z: Tensor, batch: number) => {
-      const { x, logq } = this.flow.forwardWithLogProb(params, z);
-      const logp = neg(actionOp(this.theory, x));
-      return { loss: scale(sum(sub(logq, logp)), 1 / batch), aux: { logp, logq } };
-    });
+    const model = buildModel(spec);
+    this.flow = model.flow;
+    this.theory = model.theory;
+    this.lossAndGrad = valueAndGradWithAux(reverseKlShare(this.flow, this.theory));
   }
 
   grad(
@@ -184,7 +171,7 @@ export function createWorkerHandler(): WorkerHandler {
         off += size;
       }
       const zData = view(dtype, m.z, m.start * v, m.count * v).slice();
-      const z = new Tensor(zData, [m.count, ...runner.theory.latticeShape]);
+      const z = new Tensor(zData, [m.count, ...runner.theory.configShape]);
       if (m.type === "grad") {
         const r = runner.grad(params, z, m.batch);
         let o = 0;
@@ -234,10 +221,8 @@ export function shards(n: number, t: number): { start: number; count: number }[]
   return out;
 }
 
-export interface ParallelConfig {
+export interface PoolConfig {
   spec: ModelSpec;
-  optimizer: Optimizer;
-  batch: number;
   /** Threads including the calling one; 1 runs everything on the calling thread. */
   threads: number;
   spawn?: Spawn;
@@ -245,17 +230,22 @@ export interface ParallelConfig {
   startTimeoutMs?: number;
 }
 
+export interface ParallelConfig extends PoolConfig {
+  optimizer: Optimizer;
+  batch: number;
+}
+
 /**
- * The trainer of train/trainer.ts (same state, same metrics, same random stream), with the
- * batch split over `threads` threads; also a parallel sampling pass. Call close() to end
- * the workers.
+ * The model's forward pass and reverse-KL gradient with the batch split over `threads`
+ * threads. Call close() to end the workers.
  */
-export function createParallelTrainer(cfg: ParallelConfig) {
-  const { spec, batch } = cfg;
+function createShardPool(cfg: PoolConfig) {
+  const { spec } = cfg;
   const dtype = spec.dtype;
   const local = new ShardRunner(spec);
   const threads = Math.max(1, Math.floor(cfg.threads));
-  if (threads > 1 && !cfg.spawn) throw new Error("createParallelTrainer: threads > 1 needs a spawn function");
+  if (threads > 1 && !cfg.spawn)
+    throw new Error("parallel sampler/trainer: threads > 1 needs a spawn function");
   const workers: WorkerPort[] = [];
   const v = local.theory.size;
   let names: string[] = [];
@@ -345,6 +335,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     type: "grad" | "forward",
     params: Params,
     z: Tensor,
+    batch: number,
     outLength: (count: number) => number,
     runLocal: (z0: Tensor) => R,
   ): { local: R; parts: { start: number; count: number; out: FloatArray }[] } {
@@ -414,19 +405,16 @@ export function createParallelTrainer(cfg: ParallelConfig) {
         while (!started(w, deadline)) await new Promise((r) => setTimeout(r, 5));
       }
     },
-    init(rng: Rng, params?: Params): TrainState {
-      const p = params ?? local.flow.initParams(rng, dtype);
-      return { step: 0, params: p, opt: cfg.optimizer.init(p), rng, rejected: 0 };
-    },
-    /** One training step, exactly as createTrainer's step but with the batch on all threads. */
-    step(state: TrainState): StepMetrics {
-      const z = local.flow.prior.sample(state.rng, batch, dtype);
+    /** The batch-mean reverse-KL gradient of prior draws z, with per-sample log q and log p̃. */
+    gradient(params: Params, z: Tensor): { grads: Params; logq: Tensor; logp: Tensor } {
+      const batch = z.shape[0]!;
       const { local: r0, parts } = dispatch(
         "grad",
-        state.params,
+        params,
         z,
+        batch,
         (count) => total + 2 * count,
-        (z0) => local.grad(state.params, z0, batch),
+        (z0) => local.grad(params, z0, batch),
       );
       const logq = new Tensor(dtype === "float32" ? new Float32Array(batch) : new Float64Array(batch), [
         batch,
@@ -449,9 +437,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
         logq.data.set(part.out.subarray(total, total + part.count), part.start);
         logp.data.set(part.out.subarray(total + part.count, total + 2 * part.count), part.start);
       }
-      // The loss as the single-threaded trainer computes it, from the same per-sample values.
-      const value = mean(sub(logq, logp)).item();
-      return finishStep(cfg.optimizer, state, value, grads, logp.data, logq.data);
+      return { grads, logq, logp };
     },
     /** Draw n configurations with log q, the prior batch split over the threads. */
     sample(params: Params, rng: Rng, n: number): { x: Tensor; logq: Tensor } {
@@ -460,6 +446,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
         "forward",
         params,
         z,
+        n,
         (count) => count * (v + 1),
         (z0) => local.forward(params, z0),
       );
@@ -475,6 +462,38 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     },
     close(): void {
       for (const w of workers.splice(0)) w.terminate();
+    },
+  };
+}
+
+/** Flow sampling with the batch split over threads: no optimiser, no training state. */
+export function createParallelSampler(cfg: PoolConfig) {
+  const { gradient: _, ...sampler } = createShardPool(cfg);
+  return sampler;
+}
+
+/**
+ * The trainer of train/trainer.ts (same state, same metrics, same random stream), with the
+ * batch split over `threads` threads; also a parallel sampling pass. Call close() to end
+ * the workers.
+ */
+export function createParallelTrainer(cfg: ParallelConfig) {
+  const pool = createShardPool(cfg);
+  const { optimizer, batch } = cfg;
+  const dtype = cfg.spec.dtype;
+  return {
+    ...pool,
+    init(rng: Rng, params?: Params): TrainState {
+      const p = params ?? pool.flow.initParams(rng, dtype);
+      return { step: 0, params: p, opt: optimizer.init(p), rng, rejected: 0 };
+    },
+    /** One training step, exactly as createTrainer's step but with the batch on all threads. */
+    step(state: TrainState): StepMetrics {
+      const z = pool.flow.prior.sample(state.rng, batch, dtype);
+      const { grads, logq, logp } = pool.gradient(state.params, z);
+      // The loss as the single-threaded trainer computes it, from the same per-sample values.
+      const value = mean(sub(logq, logp)).item();
+      return finishStep(optimizer, state, value, grads, logp.data, logq.data);
     },
   };
 }

@@ -82,6 +82,8 @@ const SUBSCRIPTS: [string, string, string][] = [
   ["τ_int", "τ", "int"],
   ["G_c", "G", "c"],
   ["Σ_x", "Σ", "x"],
+  ["χ_t", "χ", "t"],
+  ["P_01", "P", "01"],
 ];
 
 /** Turn the known `X_sub` symbols in text content (also in multi-line tspans) into X with a subscript. */

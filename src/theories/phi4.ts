@@ -31,6 +31,8 @@ export interface Phi4Params {
 
 export class Phi4Theory implements Theory {
   readonly latticeShape: readonly number[];
+  /** One real number per site: the lattice's shape. */
+  readonly configShape: readonly number[];
   readonly size: number;
   readonly m2: number;
   readonly lam: number;
@@ -54,6 +56,7 @@ export class Phi4Theory implements Theory {
       );
     }
     this.latticeShape = Object.freeze([...latticeShape]);
+    this.configShape = this.latticeShape;
     this.m2 = m2;
     this.lam = lam;
     const d = latticeShape.length;

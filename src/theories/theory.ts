@@ -10,6 +10,8 @@ export type FloatArray = Float64Array | Float32Array;
 export interface Theory {
   /** Lattice extent per dimension, e.g. [8, 8]. */
   readonly latticeShape: readonly number[];
+  /** Shape of one configuration: [...latticeShape] for a field, [d, ...latticeShape] for links. */
+  readonly configShape: readonly number[];
   /** Degrees of freedom per configuration (sites × components). */
   readonly size: number;
   /** S(φ_b) for each of the `batch` configurations packed in `phi`; writes into `out` if given. */

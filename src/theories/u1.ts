@@ -22,6 +22,8 @@ export interface U1Params {
 
 export class U1Theory implements Theory {
   readonly latticeShape: readonly number[];
+  /** Links θ_μ(x): [d, ...latticeShape]. */
+  readonly configShape: readonly number[];
   /** d·V angles per configuration. */
   readonly size: number;
   readonly volume: number;
@@ -38,6 +40,7 @@ export class U1Theory implements Theory {
     if (!Number.isFinite(beta)) throw new RangeError(`U1Theory: beta must be a finite number, got ${beta}`);
     this.latticeShape = Object.freeze([...latticeShape]);
     this.dim = latticeShape.length;
+    this.configShape = Object.freeze([this.dim, ...latticeShape]);
     this.volume = latticeVolume(latticeShape);
     this.size = this.dim * this.volume;
     this.beta = beta;

@@ -3,7 +3,7 @@
  *   L = (1/B) Σ_b [log q(x_b) − log p̃(x_b)],  x_b = f(z_b), z_b ~ r,  log p̃ = −S.
  * L ≥ −log Z with equality iff q = p; it needs no samples of p.
  */
-import { mean, neg, type Params, sub, type Tensor } from "../engine/index.js";
+import { mean, neg, type Params, scale, sub, sum, type Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import type { Theory } from "../theories/theory.js";
 import { actionOp } from "./action-op.js";
@@ -18,5 +18,17 @@ export function reverseKl(flow: Flow, theory: Theory) {
     const { x, logq } = flow.forwardWithLogProb(params, z);
     const logp = neg(actionOp(theory, x));
     return { loss: mean(sub(logq, logp)), aux: { logp, logq } };
+  };
+}
+
+/**
+ * A shard's share of the batch-mean loss, Σ_shard (log q − log p̃) / B, for data-parallel
+ * training (src/parallel): the shards' values and gradients add up to the batch's.
+ */
+export function reverseKlShare(flow: Flow, theory: Theory) {
+  return (params: Params, z: Tensor, batch: number): { loss: Tensor; aux: KlAux } => {
+    const { x, logq } = flow.forwardWithLogProb(params, z);
+    const logp = neg(actionOp(theory, x));
+    return { loss: scale(sum(sub(logq, logp)), 1 / batch), aux: { logp, logq } };
   };
 }

@@ -1,42 +1,52 @@
 /**
  * One computation run twice by test/browser.test.ts, in Node and in headless Chromium, on the
  * compiled package: random numbers, training steps (float64 through the TypeScript kernels,
- * float32 through WebAssembly SIMD with Winograd and the resident tape), flow sampling and
- * HMC with step-size adaptation. The brief promises the same numbers for the same seed in both, so every number must
- * agree bit for bit. Plain JavaScript so the browser can import it as it is.
+ * float32 through WebAssembly SIMD with Winograd and the resident tape; the notebook's flow and
+ * the MLP-conditioned RealNVP), flow sampling and HMC with step-size adaptation. The brief
+ * promises the same numbers for the same seed in both, so every number must agree bit for bit.
+ * Plain JavaScript so the browser can import it as it is. Models are built only through the
+ * library's model description (a preset's RunConfig with settings applied).
  */
+
+/** A preset with flat settings applied (as flags or the page's controls would), validated. */
+export function runConfig(lf, preset, settings) {
+  return lf.applySettings(lf.presetConfig(preset), settings, "workload");
+}
+
 export function workload(lf) {
   const out = {};
   const normals = new Float64Array(6);
   new lf.Rng(1).normal(normals);
   out.normals = Array.from(normals);
-  const cases = [
+  const cases = {
     // 30 steps: Adam's bias corrections 1 − βᵗ take `pow`, where engines differ from t = 4 on.
-    { dtype: "float64", L: 8, hidden: [8, 8], steps: 30 },
+    float64: ["phi4-notebook", { L: 8, layers: 4, hidden: [8, 8], dtype: "float64", steps: 30 }],
     // cin·cout = 256 at L = 16: the float32 step takes the Winograd kernels.
-    { dtype: "float32", L: 16, hidden: [16, 16], steps: 4 },
-  ];
-  for (const c of cases) {
-    const latticeShape = [c.L, c.L];
-    const flow = lf.affineCouplingFlow({ latticeShape, layers: 4, hidden: c.hidden, kernel: 3 });
-    const theory = new lf.Phi4Theory({ latticeShape, m2: -4, lam: 8 });
+    float32: ["phi4-notebook", { L: 16, layers: 4, hidden: [16, 16], dtype: "float32", steps: 4 }],
+    // Matrix products, ReLU and the stripe partition's gathers, in float32.
+    mlp: ["phi4-mlp", { layers: 4, hidden: [32, 32], dtype: "float32", steps: 4 }],
+  };
+  for (const [name, [preset, settings]] of Object.entries(cases)) {
+    const config = runConfig(lf, preset, { ...settings, batch: 16, seed: 1 });
+    const { flow, theory } = lf.buildModel(config);
+    const t = config.train;
     const trainer = lf.createTrainer({
       flow,
       theory,
-      optimizer: lf.adam({ lr: 1e-3 }),
-      batch: 16,
-      dtype: c.dtype,
+      optimizer: lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm }),
+      batch: t.batch,
+      dtype: t.dtype,
     });
-    const state = trainer.init(new lf.Rng(1));
+    const state = trainer.init(new lf.Rng(t.seed));
     const steps = [];
-    for (let k = 0; k < c.steps; k++) {
+    for (let k = 0; k < t.steps; k++) {
       const m = trainer.step(state);
       steps.push([m.loss, m.ess, Array.from(m.batchLogq), Array.from(m.batchLogp)]);
     }
-    const { logq } = flow.sample(state.params, new lf.Rng(2), 8, c.dtype);
-    out[c.dtype] = { steps, logq: Array.from(logq.data) };
+    const { logq } = flow.sample(state.params, new lf.Rng(2), 8, t.dtype);
+    out[name] = { steps, logq: Array.from(logq.data) };
   }
-  const theory = new lf.Phi4Theory({ latticeShape: [8, 8], m2: -4, lam: 8 });
+  const { theory } = lf.buildModel(runConfig(lf, "phi4-notebook", {}));
   // Step-size adaptation during thermalisation uses pow as well.
   const hmc = lf.hmcChain(
     theory,
@@ -54,29 +64,39 @@ export function workload(lf) {
 
 /**
  * Two threads: the batch split between the calling thread and one worker (Web Workers in the
- * browser, worker_threads in Node). `spawn` is the environment's; the numbers must not be.
+ * browser, worker_threads in Node), which rebuilds the model from its description
+ * (`modelSpecOf`). `spawn` is the environment's; the numbers must not be. Then a sampler
+ * without an optimiser, on the trained weights.
  */
 export async function parallelWorkload(lf, spawn) {
-  const spec = {
-    flow: { latticeShape: [8, 8], layers: 4, hidden: [8, 8], kernel: 3 },
-    theory: { latticeShape: [8, 8], m2: -4, lam: 8 },
-    dtype: "float64",
-  };
+  const config = runConfig(lf, "phi4-notebook", { layers: 4, batch: 16, steps: 6, seed: 1, threads: 2 });
+  const t = config.train;
+  const spec = lf.modelSpecOf(config);
   const trainer = lf.createParallelTrainer({
     spec,
-    optimizer: lf.adam({ lr: 1e-3 }),
-    batch: 16,
-    threads: 2,
+    optimizer: lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm }),
+    batch: t.batch,
+    threads: t.threads,
     spawn,
   });
+  let state;
+  const out = {};
   try {
-    const state = trainer.init(new lf.Rng(1));
+    state = trainer.init(new lf.Rng(t.seed));
     await trainer.ready(state.params);
-    const losses = [];
-    for (let k = 0; k < 6; k++) losses.push(trainer.step(state).loss);
-    const { logq } = trainer.sample(state.params, new lf.Rng(2), 9);
-    return { losses, logq: Array.from(logq.data) };
+    out.losses = [];
+    for (let k = 0; k < t.steps; k++) out.losses.push(trainer.step(state).loss);
+    out.logq = Array.from(trainer.sample(state.params, new lf.Rng(2), 9).logq.data);
   } finally {
     trainer.close();
   }
+  const sampler = lf.createParallelSampler({ spec, threads: t.threads, spawn });
+  try {
+    await sampler.ready(state.params);
+    const { x, logq } = sampler.sample(state.params, new lf.Rng(2), 9);
+    out.sampler = { logq: Array.from(logq.data), x: Array.from(x.data.subarray(0, 16)) };
+  } finally {
+    sampler.close();
+  }
+  return out;
 }

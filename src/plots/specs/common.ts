@@ -219,8 +219,24 @@ export function slice2d(
   return { rows: latticeShape[0]!, cols, at: (i, j) => configs[o + (i * cols + j) * inner]! };
 }
 
-/** Lattice description for titles, e.g. "8×8, m² = −4, λ = 8". */
-export function theoryLabel(t: { latticeShape: readonly number[]; m2: number; lam: number }): string {
+/**
+ * A theory as plain data: src/model's TheorySpec (`{kind, latticeShape, ...couplings}`, kind
+ * "phi4" when absent), which plots take structurally (they do not import the model).
+ */
+export interface TheoryLike {
+  kind?: string;
+  [field: string]: unknown;
+}
+
+const THEORY_NAMES: Record<string, string> = { phi4: "φ⁴", u1: "U(1)" };
+const COUPLING_SYMBOLS: Record<string, string> = { m2: "m²", lam: "λ", beta: "β" };
+
+/** Theory description for titles, e.g. "φ⁴ on 8×8, m² = −4, λ = 8" or "U(1) on 8×8, β = 2". */
+export function theoryLabel(t: TheoryLike & { latticeShape: readonly number[] }): string {
   const num = (x: number) => (x < 0 ? `−${-x}` : `${x}`);
-  return `φ⁴ on ${t.latticeShape.join("×")}, m² = ${num(t.m2)}, λ = ${num(t.lam)}`;
+  const { kind = "phi4", latticeShape, ...couplings } = t;
+  const parts = Object.entries(couplings)
+    .filter((e): e is [string, number] => typeof e[1] === "number")
+    .map(([k, v]) => `${COUPLING_SYMBOLS[k] ?? k} = ${num(v)}`);
+  return [`${THEORY_NAMES[kind] ?? kind} on ${latticeShape.join("×")}`, ...parts].join(", ");
 }

@@ -6,7 +6,7 @@
  * A flow Metropolis–Hastings chain repeats a configuration on every rejection, which is where
  * its autocorrelation comes from.
  */
-import { C0, C3, type Figure, figureSpec, fmtErr } from "./common.js";
+import { C0, C2, C3, type Figure, figureSpec, fmtErr, fmtNum } from "./common.js";
 
 /** The Γ-method result of one observable (src/analysis/gamma.ts, src/observables/measure.ts). */
 export interface GammaSummary {
@@ -24,6 +24,8 @@ export interface HistoryRow {
   label: string;
   series: ArrayLike<number>;
   estimate: GammaSummary;
+  /** A known value drawn as a dashed green line and named in the title, e.g. an exact result. */
+  reference?: { value: number; label: string };
 }
 
 export interface HistoryInput {
@@ -46,11 +48,13 @@ export function historyFigure(input: HistoryInput): Figure {
     const values: { i: number; v: number }[] = [];
     for (let i = 0; i < n; i += stride) values.push({ i, v: r.series[i]! });
     const e = r.estimate;
-    const gamma = Array.from(e.gamma, (g, t) => ({ t, g }));
     const history = {
       width: 430,
       height: 130,
-      title: { text: `${r.label} = ${fmtErr(e.value, e.error)}`, ...panelTitle },
+      title: {
+        text: `${r.label} = ${fmtErr(e.value, e.error)}${r.reference ? `;  ${r.reference.label} ${fmtNum(r.reference.value, 5)}` : ""}`,
+        ...panelTitle,
+      },
       layer: [
         {
           data: { values },
@@ -79,52 +83,18 @@ export function historyFigure(input: HistoryInput): Figure {
             },
           ],
         },
+        ...(r.reference
+          ? [
+              {
+                data: { values: [{ y: r.reference.value }] },
+                mark: { type: "rule", color: C2, strokeDash: [6, 3], strokeWidth: 1.6 },
+                encoding: { y: { field: "y", type: "quantitative" } },
+              },
+            ]
+          : []),
       ],
     };
-    const acf = {
-      width: 220,
-      height: 130,
-      title: { text: `τ_int = ${fmtErr(e.tauInt, e.tauIntError)},  W = ${e.window}`, ...panelTitle },
-      layer: [
-        {
-          data: { values: gamma },
-          mark: { type: "line", color: C0, point: gamma.length <= 60 ? { size: 16, color: C0 } : false },
-          encoding: {
-            x: {
-              field: "t",
-              type: "quantitative",
-              title: "t",
-              scale: { domain: [0, Math.max(1, gamma.length - 1)], nice: false },
-              axis: { format: "d", tickMinStep: 1 },
-            },
-            y: {
-              field: "g",
-              type: "quantitative",
-              title: "ρ(t)",
-              scale: { domain: [Math.min(-0.1, ...gamma.map((p) => p.g)), 1.05] },
-            },
-          },
-        },
-        {
-          data: { values: [{ y: 0 }] },
-          mark: { type: "rule", color: "#777", strokeWidth: 1 },
-          encoding: { y: { field: "y", type: "quantitative" } },
-        },
-        {
-          data: { values: [{ W: e.window, label: `W = ${e.window}` }] },
-          layer: [
-            {
-              mark: { type: "rule", color: C3, strokeDash: [5, 3], strokeWidth: 1.5 },
-              encoding: { x: { field: "W", type: "quantitative" } },
-            },
-            {
-              mark: { type: "text", color: C3, align: "left", dx: 4, y: 8, fontSize: 11 },
-              encoding: { x: { field: "W", type: "quantitative" }, text: { field: "label" } },
-            },
-          ],
-        },
-      ],
-    };
+    const acf = acfPanel(e);
     return { hconcat: [history, acf], spacing: 30 };
   });
   const n = input.rows[0]?.series.length ?? 0;
@@ -142,4 +112,56 @@ export function historyFigure(input: HistoryInput): Figure {
   const notes: Record<string, number> = {};
   for (const r of input.rows) notes[`tau_int ${r.label}`] = r.estimate.tauInt;
   return { name: input.name ?? "history", spec, notes };
+}
+
+/**
+ * The right-hand panel of a history row: ρ(t) of a Γ-method estimate up to 2W, the window W
+ * dashed, τ_int in the title (also used by the topological-charge figure).
+ */
+export function acfPanel(e: GammaSummary): Record<string, unknown> {
+  const gamma = Array.from(e.gamma, (g, t) => ({ t, g }));
+  return {
+    width: 220,
+    height: 130,
+    title: { text: `τ_int = ${fmtErr(e.tauInt, e.tauIntError)},  W = ${e.window}`, ...panelTitle },
+    layer: [
+      {
+        data: { values: gamma },
+        mark: { type: "line", color: C0, point: gamma.length <= 60 ? { size: 16, color: C0 } : false },
+        encoding: {
+          x: {
+            field: "t",
+            type: "quantitative",
+            title: "t",
+            scale: { domain: [0, Math.max(1, gamma.length - 1)], nice: false },
+            axis: { format: "d", tickMinStep: 1 },
+          },
+          y: {
+            field: "g",
+            type: "quantitative",
+            title: "ρ(t)",
+            scale: { domain: [Math.min(-0.1, ...gamma.map((p) => p.g)), 1.05] },
+          },
+        },
+      },
+      {
+        data: { values: [{ y: 0 }] },
+        mark: { type: "rule", color: "#777", strokeWidth: 1 },
+        encoding: { y: { field: "y", type: "quantitative" } },
+      },
+      {
+        data: { values: [{ W: e.window, label: `W = ${e.window}` }] },
+        layer: [
+          {
+            mark: { type: "rule", color: C3, strokeDash: [5, 3], strokeWidth: 1.5 },
+            encoding: { x: { field: "W", type: "quantitative" } },
+          },
+          {
+            mark: { type: "text", color: C3, align: "left", dx: 4, y: 8, fontSize: 11 },
+            encoding: { x: { field: "W", type: "quantitative" }, text: { field: "label" } },
+          },
+        ],
+      },
+    ],
+  };
 }

@@ -16,7 +16,8 @@ export {
 export { type CorrelationInput, correlationFigure } from "./correlations.js";
 export { type CorrelatorInput, correlatorFigure, type TimePointLike } from "./correlator.js";
 export { type EraRecord, type EraStripInput, eraStripFigure, spreadIndices } from "./eras.js";
-export { type GammaSummary, type HistoryInput, type HistoryRow, historyFigure } from "./history.js";
+export { acfPanel, type GammaSummary, type HistoryInput, type HistoryRow, historyFigure } from "./history.js";
 export { type MagnetizationInput, magnetizationFigure } from "./magnetization.js";
 export { type SampleGridInput, sampleGridFigure } from "./samples.js";
+export { type TopologyInput, topologyFigure } from "./topology.js";
 export { type TrainingPoint, type TrainingSpecOptions, trainingFigure } from "./training.js";

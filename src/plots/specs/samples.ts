@@ -4,13 +4,14 @@
  * lattices of dimension ≠ 2 the plane through dimensions 0 and 1 at the origin is shown
  * (a 1-D lattice is a strip).
  */
-import { type Figure, figureSpec, slice2d, theoryLabel } from "./common.js";
+import { type Figure, figureSpec, slice2d, type TheoryLike, theoryLabel } from "./common.js";
 
 export interface SampleGridInput {
   /** Configurations, row-major [n, ...latticeShape]; the first 16 (by default) are drawn. */
   panels: { title: string; configs: ArrayLike<number> }[];
   latticeShape: readonly number[];
-  theory?: { m2: number; lam: number };
+  /** The theory, for the subtitle: a TheorySpec, or just its couplings (φ⁴ when no kind). */
+  theory?: TheoryLike;
   /** Grid side (4 → 4×4 configurations). */
   side?: number;
   /** Pixels per lattice site. */

@@ -22,9 +22,6 @@
  * Output: a [B, V + 1] tensor per row y (V sites) then log|det J|; couplingLayer splits it.
  */
 import { record, willRecord } from "../autodiff.js";
-import { acquire, acquireZeroed, release } from "../pool.js";
-import { allocate, type FloatArray, Tensor } from "../tensor.js";
-import { simdApplies, simdCorrelate, simdPreluPad } from "../wasm/simd-runtime.js";
 import {
   adjointWeights,
   correlate,
@@ -33,7 +30,11 @@ import {
   correlateWeightGradSites,
   type PadGeometry,
   padGeometry,
-} from "./conv-kernels.js";
+} from "../ops/conv-kernels.js";
+import { reshape, slice } from "../ops/shape.js";
+import { acquire, acquireZeroed, release } from "../pool.js";
+import { allocate, type FloatArray, Tensor } from "../tensor.js";
+import { simdApplies, simdCorrelate, simdPreluPad } from "../wasm/simd-runtime.js";
 import { couplingResident, couplingTapedResident } from "./coupling-resident.js";
 import {
   couple,
@@ -46,7 +47,6 @@ import {
   simdGeometryOf,
   wrap2d,
 } from "./coupling-sites.js";
-import { reshape, slice } from "./shape.js";
 
 export interface CouplingNet {
   /** Conv weights [C_{l+1}, C_l, ...K], C_0 = 1, C_n = 2. */

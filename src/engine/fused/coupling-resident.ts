@@ -10,10 +10,10 @@
  * apply; the caller then runs couplingPacked.
  */
 import { record } from "../autodiff.js";
+import { adjointWeights, padGeometry } from "../ops/conv-kernels.js";
 import { allocate, type FloatArray, Tensor } from "../tensor.js";
 import { alloc, free, heapFits, view } from "../wasm/simd-heap.js";
 import { arena, correlateResident, kernelsFor, weightGradResident } from "../wasm/simd-runtime.js";
-import { adjointWeights, padGeometry } from "./conv-kernels.js";
 import type { CouplingNet } from "./coupling.js";
 import {
   activeMask,

@@ -5,9 +5,9 @@
  */
 
 import * as math from "../../math/index.js";
+import { type PadGeometry, padPlanes } from "../ops/conv-kernels.js";
 import { type FloatArray, sizeOf } from "../tensor.js";
 import { simdCouple } from "../wasm/simd-runtime.js";
-import { type PadGeometry, padPlanes } from "./conv-kernels.js";
 
 /** Site parity (coordinate sum mod 2) of the frozen sites of the mask of this parity. */
 export function frozenParity(maskParity: 0 | 1): number {

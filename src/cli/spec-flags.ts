@@ -1,0 +1,90 @@
+/**
+ * Command-line flags of the model description: each flag is one field of a theory, flow or
+ * training spec (src/model), named as the field in kebab case (commander hands it back in
+ * camel case, the field's own name). Commands add the groups they take.
+ */
+import type { Command } from "commander";
+import { FLOW_KINDS, type FlatSettings, THEORY_KINDS } from "../model/index.js";
+import { intList, num, threadsArg } from "./args.js";
+
+export interface SpecFlag {
+  flag: string;
+  /** The spec field (flat settings key). */
+  key: string;
+  help: string;
+  parse?: (v: string) => unknown;
+}
+
+export const THEORY_FLAGS: readonly SpecFlag[] = [
+  { flag: "--theory <kind>", key: "theory", help: `theory: ${THEORY_KINDS.join(", ")}` },
+  { flag: "--L <n>", key: "L", help: "lattice extent per dimension", parse: num("--L") },
+  { flag: "--dim <d>", key: "dim", help: "lattice dimension (1-4; u1: 2-4)", parse: num("--dim") },
+  { flag: "--m2 <x>", key: "m2", help: "phi4: mass parameter m² (notebook action)", parse: num("--m2") },
+  { flag: "--lam <x>", key: "lam", help: "phi4: quartic coupling λ", parse: num("--lam") },
+  { flag: "--beta <x>", key: "beta", help: "u1: gauge coupling β", parse: num("--beta") },
+];
+
+export const FLOW_FLAGS: readonly SpecFlag[] = [
+  { flag: "--flow <kind>", key: "flow", help: `flow: ${FLOW_KINDS.join(", ")}` },
+  { flag: "--layers <n>", key: "layers", help: "number of coupling layers", parse: num("--layers") },
+  {
+    flag: "--hidden <list>",
+    key: "hidden",
+    help: "hidden widths of each conditioner, e.g. 8,8",
+    parse: intList("--hidden"),
+  },
+  {
+    flag: "--kernel <k>",
+    key: "kernel",
+    help: "affine-cnn: odd convolution kernel size",
+    parse: num("--kernel"),
+  },
+  { flag: "--partition <p>", key: "partition", help: "realnvp-mlp: stripes or checkerboard" },
+  { flag: "--identity-init", key: "identityInit", help: "start every coupling layer as the identity" },
+];
+
+export const TRAIN_FLAGS: readonly SpecFlag[] = [
+  { flag: "--batch <n>", key: "batch", help: "batch size per training step", parse: num("--batch") },
+  { flag: "--steps <n>", key: "steps", help: "total training steps", parse: num("--steps") },
+  { flag: "--lr <x>", key: "lr", help: "Adam learning rate", parse: num("--lr") },
+  {
+    flag: "--clip-norm <x>",
+    key: "clipNorm",
+    help: "clip the global gradient norm to this",
+    parse: num("--clip-norm"),
+  },
+  { flag: "--seed <n>", key: "seed", help: "random seed", parse: num("--seed") },
+  { flag: "--dtype <t>", key: "dtype", help: "float64 or float32" },
+  {
+    flag: "--checkpoint-every <n>",
+    key: "checkpointEvery",
+    help: "steps between checkpoints",
+    parse: num("--checkpoint-every"),
+  },
+  {
+    flag: "--threads <n>",
+    key: "threads",
+    help: "threads of each training step, or 'auto' (the cores); the numbers depend on it, so the default is 1",
+    parse: threadsArg("--threads"),
+  },
+];
+
+export function addSpecFlags(cmd: Command, flags: readonly SpecFlag[]): Command {
+  for (const f of flags) {
+    if (f.parse) cmd.option(f.flag, f.help, f.parse);
+    else cmd.option(f.flag, f.help);
+  }
+  return cmd;
+}
+
+/** The flat settings the user gave among `flags` (absent flags are left out). */
+export function settingsFromFlags(o: Record<string, unknown>, flags: readonly SpecFlag[]): FlatSettings {
+  const out: FlatSettings = {};
+  for (const f of flags) if (o[f.key] !== undefined) out[f.key] = o[f.key];
+  return out;
+}
+
+/** `'train.lr'` → `--lr`: spec paths in messages about flags, as the flag the user typed. */
+export function flagOfKey(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}

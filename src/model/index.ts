@@ -1,0 +1,51 @@
+/** The model description: plain, validated data for a theory, a flow and their training. */
+
+export { buildModel, type Model } from "./build.js";
+export {
+  type AffineCnnSpec,
+  AffineCnnSpecSchema,
+  buildFlow,
+  checkFlowFits,
+  describeFlow,
+  FLOW_DEFAULTS,
+  FLOW_KINDS,
+  type FlowKind,
+  type FlowSpec,
+  FlowSpecSchema,
+  type RealNvpMlpSpec,
+  RealNvpMlpSpecSchema,
+} from "./flow-spec.js";
+export { PRESETS, presetConfig } from "./presets.js";
+export {
+  applySettings,
+  applyTheorySettings,
+  type FlatSettings,
+  flatten,
+  type ModelSpec,
+  modelSpecOf,
+  parseRunConfig,
+  parseTheorySpec,
+  type RunConfig,
+  RunConfigSchema,
+  validateRunConfig,
+} from "./run-config.js";
+export { SpecError } from "./spec-error.js";
+export {
+  buildTheory,
+  checkTheory,
+  configShapeOf,
+  type Domain,
+  describeTheory,
+  domainOf,
+  MAX_CONFIG_SIZE,
+  type Phi4Spec,
+  Phi4SpecSchema,
+  THEORY_DEFAULTS,
+  THEORY_KINDS,
+  type TheoryKind,
+  type TheorySpec,
+  TheorySpecSchema,
+  type U1Spec,
+  U1SpecSchema,
+} from "./theory-spec.js";
+export { TRAIN_DEFAULTS, type TrainSpec, TrainSpecSchema } from "./train-spec.js";

@@ -1,0 +1,257 @@
+/**
+ * A run's whole description, `{theory, flow, train}`, and the one parser that every source goes
+ * through: config files (this nested form, or the flat φ⁴ form that runs before it wrote),
+ * command-line flags, checkpoint metadata, sidecars, threads and the browser page.
+ *
+ * Sources are merged as flat settings (`m2`, `layers`, `lr`, …, with `theory` and `flow` naming
+ * the kinds and `L`/`dim` a hypercubic `latticeShape`): each key belongs to exactly one section,
+ * so a flag is a spec field, and a key that the chosen kinds do not have is an error.
+ */
+import { z } from "zod";
+import {
+  checkFlowFits,
+  FLOW_DEFAULTS,
+  FLOW_KINDS,
+  type FlowKind,
+  type FlowSpec,
+  FlowSpecSchema,
+} from "./flow-spec.js";
+import { SpecError } from "./spec-error.js";
+import {
+  checkTheory,
+  configShapeOf,
+  THEORY_DEFAULTS,
+  THEORY_KINDS,
+  type TheoryKind,
+  type TheorySpec,
+  TheorySpecSchema,
+} from "./theory-spec.js";
+import { TRAIN_DEFAULTS, type TrainSpec, TrainSpecSchema } from "./train-spec.js";
+
+export const RunConfigSchema = z
+  .object({ theory: TheorySpecSchema, flow: FlowSpecSchema, train: TrainSpecSchema })
+  .strict();
+
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+
+/** What threads, workers and the page need to rebuild a model: plain data. */
+export interface ModelSpec {
+  theory: TheorySpec;
+  flow: FlowSpec;
+  dtype: TrainSpec["dtype"];
+}
+
+export function modelSpecOf(c: RunConfig): ModelSpec {
+  return { theory: c.theory, flow: c.flow, dtype: c.train.dtype };
+}
+
+/** Flat settings: every field of every section, by its own name. */
+export type FlatSettings = Record<string, unknown>;
+
+const TRAIN_KEYS = Object.keys(TrainSpecSchema.shape);
+
+function theoryKeys(kind: TheoryKind): string[] {
+  return [...Object.keys(THEORY_DEFAULTS[kind]).filter((k) => k !== "kind"), "L", "dim"];
+}
+
+function flowKeys(kind: FlowKind): string[] {
+  return Object.keys(FLOW_DEFAULTS[kind]).filter((k) => k !== "kind");
+}
+
+function owners(key: string): string[] {
+  return [
+    ...THEORY_KINDS.filter((k) => theoryKeys(k).includes(key)).map((k) => `theory '${k}'`),
+    ...FLOW_KINDS.filter((k) => flowKeys(k).includes(key)).map((k) => `flow '${k}'`),
+  ];
+}
+
+function oneOf<T extends string>(value: unknown, kinds: readonly T[], what: string, source: string): T {
+  if (typeof value === "string" && (kinds as readonly string[]).includes(value)) return value as T;
+  throw new SpecError(`${source}: unknown ${what} '${String(value)}': use one of ${kinds.join(", ")}`);
+}
+
+/** The nested form as flat settings (inverse of the sectioning in `applySettings`). */
+export function flatten(c: {
+  theory?: Record<string, unknown>;
+  flow?: Record<string, unknown>;
+  train?: Record<string, unknown>;
+}): FlatSettings {
+  const out: FlatSettings = {};
+  const { kind: theoryKind, ...theory } = c.theory ?? {};
+  const { kind: flowKind, ...flow } = c.flow ?? {};
+  if (theoryKind !== undefined) out.theory = theoryKind;
+  if (flowKind !== undefined) out.flow = flowKind;
+  return { ...out, ...theory, ...flow, ...(c.train ?? {}) };
+}
+
+/** Flat settings without undefined values. */
+function defined(settings: FlatSettings): FlatSettings {
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+}
+
+/** `theory` with `L`/`dim` applied: a hypercubic latticeShape (either one keeps the other). */
+function applyExtent(theory: Record<string, unknown>, s: FlatSettings, source: string): void {
+  if (s.L === undefined && s.dim === undefined) return;
+  const old = (theory.latticeShape as number[] | undefined) ?? [8, 8];
+  const dim = s.dim ?? old.length;
+  const L = s.L ?? old[0];
+  for (const [k, v, max] of [
+    ["L", L, 1 << 24],
+    ["dim", dim, 4],
+  ] as const) {
+    if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max))
+      throw new SpecError(`${source}: '${k}' must be an integer from 1 to ${max}, got ${String(v)}`);
+  }
+  theory.latticeShape = new Array<number>(dim as number).fill(L as number);
+}
+
+/**
+ * A theory alone from flat settings (`theory` the kind, `L`/`dim`, the kind's fields), for
+ * commands that need no flow (hmc, measure): `base` with `settings` applied, validated. Keys of
+ * other sections are not its business and are ignored only if `ignore` lists them.
+ */
+export function applyTheorySettings(
+  base: TheorySpec | undefined,
+  settings: FlatSettings,
+  source: string,
+): TheorySpec {
+  const s = defined(settings);
+  const kind = oneOf(s.theory ?? base?.kind ?? "phi4", THEORY_KINDS, "theory", source);
+  const theory: Record<string, unknown> = { ...(base?.kind === kind ? base : THEORY_DEFAULTS[kind]) };
+  const tk = theoryKeys(kind);
+  for (const [key, value] of Object.entries(s)) {
+    if (key === "theory" || key === "L" || key === "dim") continue;
+    if (!tk.includes(key)) {
+      const o = owners(key);
+      throw new SpecError(
+        o.length > 0
+          ? `${source}: '${key}' is a setting of ${o.join(" and ")}, not of theory '${kind}'`
+          : `${source}: unknown setting '${key}'; theory '${kind}' has ${tk.join(", ")}`,
+      );
+    }
+    theory[key] = value;
+  }
+  applyExtent(theory, s, source);
+  const r = TheorySpecSchema.safeParse({ ...theory, kind });
+  if (!r.success) throw new SpecError(zodLine(r.error, source, "theory"));
+  checkTheory(r.data, source);
+  return r.data;
+}
+
+/**
+ * `base` with `settings` applied (keys with value undefined are ignored), validated. A new
+ * theory or flow kind starts from that kind's defaults. Throws SpecError naming the first
+ * bad setting and `source`.
+ */
+export function applySettings(
+  base: RunConfig | undefined,
+  settings: FlatSettings,
+  source: string,
+): RunConfig {
+  const s = defined(settings);
+  const theoryKind = oneOf(s.theory ?? base?.theory.kind ?? "phi4", THEORY_KINDS, "theory", source);
+  const flowKind = oneOf(s.flow ?? base?.flow.kind ?? "affine-cnn", FLOW_KINDS, "flow", source);
+  const theory: Record<string, unknown> = {
+    ...(base?.theory.kind === theoryKind ? base.theory : THEORY_DEFAULTS[theoryKind]),
+  };
+  const flow: Record<string, unknown> = {
+    ...(base?.flow.kind === flowKind ? base.flow : FLOW_DEFAULTS[flowKind]),
+  };
+  const train: Record<string, unknown> = { ...(base?.train ?? TRAIN_DEFAULTS) };
+  const tk = theoryKeys(theoryKind);
+  const fk = flowKeys(flowKind);
+  for (const [key, value] of Object.entries(s)) {
+    if (key === "theory" || key === "flow" || key === "L" || key === "dim") continue;
+    if (tk.includes(key)) theory[key] = value;
+    else if (fk.includes(key)) flow[key] = value;
+    else if (TRAIN_KEYS.includes(key)) train[key] = value;
+    else {
+      const o = owners(key);
+      throw new SpecError(
+        o.length > 0
+          ? `${source}: '${key}' is a setting of ${o.join(" and ")}, not of theory '${theoryKind}' with flow '${flowKind}'`
+          : `${source}: unknown setting '${key}'; theory '${theoryKind}' has ${tk.join(", ")}; flow '${flowKind}' has ${fk.join(", ")}; training has ${TRAIN_KEYS.join(", ")}`,
+      );
+    }
+  }
+  applyExtent(theory, s, source);
+  return validateRunConfig(
+    { theory: { ...theory, kind: theoryKind }, flow: { ...flow, kind: flowKind }, train },
+    source,
+  );
+}
+
+function zodLine(error: z.ZodError, source: string, prefix?: string): string {
+  const issue = error.issues[0]!;
+  const path = prefix ? [prefix, ...issue.path] : issue.path;
+  if (issue.code === "unrecognized_keys") {
+    return `${source}: unknown setting ${issue.keys.map((k) => `'${k}'`).join(", ")}${path.length ? ` in '${path.join(".")}'` : ""}`;
+  }
+  const where = path.length ? `'${path.join(".")}'` : "the configuration";
+  return `${source}: ${where}: ${issue.message}`;
+}
+
+/** Validate the nested form, schema and cross-field rules; one SpecError line on failure. */
+export function validateRunConfig(raw: unknown, source: string): RunConfig {
+  const r = RunConfigSchema.safeParse(raw);
+  if (!r.success) throw new SpecError(zodLine(r.error, source));
+  const c = r.data;
+  checkTheory(c.theory, source);
+  checkFlowFits(c.flow, c.theory);
+  const t = c.train;
+  if (t.threads > t.batch) {
+    throw new SpecError(
+      `${source}: threads = ${t.threads} exceeds batch = ${t.batch}: the extra threads would have no samples to work on; use at most ${t.batch} threads or a larger batch`,
+    );
+  }
+  const bytes =
+    t.batch * configShapeOf(c.theory).reduce((a, b) => a * b, 1) * (t.dtype === "float32" ? 4 : 8);
+  if (bytes > 2147483648) {
+    throw new SpecError(
+      `${source}: batch ${t.batch} of this lattice needs ${(bytes / 1073741824).toFixed(1)} GiB per field array alone; use a smaller batch or L`,
+    );
+  }
+  return c;
+}
+
+/** The flat φ⁴ form that config.json and checkpoint metadata had before `{theory, flow, train}`. */
+function isLegacy(raw: unknown): raw is Record<string, unknown> {
+  return (
+    typeof raw === "object" &&
+    raw !== null &&
+    !Array.isArray(raw) &&
+    typeof (raw as Record<string, unknown>).theory !== "object"
+  );
+}
+
+/**
+ * Parse a stored run description: the nested form, or the flat form of earlier versions
+ * (`{theory: "phi4", L, dim, m2, lam, layers, hidden, kernel, identityInit, batch, …}`), which
+ * means the notebook's flow. Every field must be present (no defaults fill a stored run).
+ */
+export function parseRunConfig(raw: unknown, source: string): RunConfig {
+  if (!isLegacy(raw)) return validateRunConfig(raw, source);
+  const required = ["L", "dim", "m2", "lam", "layers", "hidden", "kernel", "identityInit", ...TRAIN_KEYS];
+  const missing = required.filter((k) => k !== "threads" && raw[k] === undefined);
+  if (missing.length > 0)
+    throw new SpecError(`${source}: missing setting ${missing.map((k) => `'${k}'`).join(", ")}`);
+  if (raw.theory !== undefined && raw.theory !== "phi4") oneOf(raw.theory, ["phi4"], "theory", source);
+  return applySettings(
+    undefined,
+    { ...raw, theory: "phi4", flow: "affine-cnn", threads: raw.threads ?? 1 },
+    source,
+  );
+}
+
+/** A theory spec from a sidecar or flags: the nested form, or the old `{name: "phi4", …}`. */
+export function parseTheorySpec(raw: unknown, source: string): TheorySpec {
+  let obj = raw;
+  if (typeof raw === "object" && raw !== null && !("kind" in raw) && "name" in raw) {
+    const { name, ...rest } = raw as Record<string, unknown>;
+    obj = { kind: name, ...rest };
+  }
+  const r = TheorySpecSchema.safeParse(obj);
+  if (!r.success) throw new SpecError(zodLine(r.error, source, "theory"));
+  checkTheory(r.data, source);
+  return r.data;
+}
