@@ -77,6 +77,7 @@ export {
   timeSliceSums,
 } from "./observables/scalar.js";
 export { plaquetteMean, topologicalCharge, wrapAngle } from "./observables/u1.js";
+export { measureU1Ensemble } from "./observables/u1-measure.js";
 // Data-parallel training and sampling (Node: src/cli/threads.ts; browsers: webWorkerSpawn).
 export {
   createParallelSampler,

@@ -128,7 +128,7 @@ describe("bad input: one line naming the problem and the fix, exit 2, nothing wr
     ["L <= 0", ["train", "--L", "0"], /'L'/],
     ["non-numeric flag", ["train", "--m2", "abc"], /--m2 expects a number/],
     ["unknown flag", ["train", "--bogus"], /unknown option '--bogus'/],
-    ["negative lambda", ["train", "--lam", "-1"], /'lam'/],
+    ["negative lambda", ["train", "--lam", "-1"], /--lam/],
   ];
   for (const [name, args, msg] of bad) {
     it(name, async () => {

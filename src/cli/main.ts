@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `latticeflow` command line. Each command registers itself from its own file. */
 import { Command, CommanderError } from "commander";
+import { FileError } from "../io/files.js";
 import { FormatError } from "../io/safetensors.js";
 import { SpecError } from "../model/index.js";
 import { WorkerError } from "../parallel/shard.js";
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<void> {
     if (
       e instanceof UsageError ||
       e instanceof SpecError ||
+      e instanceof FileError ||
       e instanceof FormatError ||
       e instanceof RangeError
     ) {

@@ -19,6 +19,7 @@ import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { readNpyFile } from "../io/files.js";
 import {
+  applyTheorySettings,
   buildTheory,
   configShapeOf,
   describeTheory,
@@ -99,51 +100,24 @@ function kindOf(x: unknown): TheoryKind {
 }
 
 /**
- * `base` with the theory flags applied (flat settings of THEORY_FLAGS: `theory` the kind, `L` and
- * `dim` a hypercubic latticeShape, the rest fields of the kind), validated by parseTheorySpec; a
- * new kind starts from its THEORY_DEFAULTS. Throws SpecError naming the flag. `context` says
- * where the base came from, for the message about a flag of another kind.
- *
- * This is `applySettings` of src/model for the theory alone: applySettings validates a whole
- * RunConfig, flow included, and no flow fits U(1) yet, so it rejects every U(1) theory.
+ * `base` with the theory flags applied (flat settings of THEORY_FLAGS) by src/model's
+ * applyTheorySettings, with messages that name the flags (`--m2`, not `'theory.m2'`). `context`
+ * says where `base` came from, for the message about a flag of another kind.
  */
 export function theoryFromFlags(base: TheorySpec | undefined, flags: FlatSettings, context = ""): TheorySpec {
-  const s = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  const kind = kindOf(s.theory ?? base?.kind ?? "phi4");
-  const theory: Record<string, unknown> = { ...(base?.kind === kind ? base : THEORY_DEFAULTS[kind]) };
-  const fields = theoryFields(kind);
-  for (const [key, value] of Object.entries(s)) {
-    if (key === "theory" || key === "L" || key === "dim") continue;
-    if (fields.includes(key)) {
-      theory[key] = value;
-      continue;
-    }
-    const owners = THEORY_KINDS.filter((k) => theoryFields(k).includes(key)).map((k) => `'${k}'`);
-    throw new SpecError(
-      `flags: ${flagOf(key)} is ${owners.length ? `a setting of theory ${owners.join(", ")}` : "no theory setting"}, not of theory '${kind}'${context}; '${kind}' takes ${flagsOf(kind)}`,
-    );
-  }
-  if (s.L !== undefined || s.dim !== undefined) {
-    const old = theory.latticeShape as number[];
-    const dim = s.dim ?? old.length;
-    const L = s.L ?? old[0];
-    for (const [k, v, max] of [
-      ["L", L, 1 << 24],
-      ["dim", dim, 4],
-    ] as const) {
-      if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max))
-        throw new SpecError(`flags: --${k} must be an integer from 1 to ${max}, got ${String(v)}`);
-    }
-    theory.latticeShape = new Array<number>(dim as number).fill(L as number);
-  }
   try {
-    return parseTheorySpec({ ...theory, kind }, "flags");
+    return applyTheorySettings(base, flags, "flags");
   } catch (e) {
     if (!(e instanceof SpecError)) throw e;
     throw new SpecError(
-      e.message.replace(/'(\w+)'/, (m, k: string) =>
-        k === "latticeShape" ? "--L/--dim" : fields.includes(k) ? flagOf(k) : m,
-      ),
+      e.message
+        .replace(/'theory\.(\w+)'/g, (_, k: string) => (k === "latticeShape" ? "--L/--dim" : flagOf(k)))
+        .replace(/'(\w+)' (is a setting|must be)/, (_, k: string, rest: string) => `${flagOf(k)} ${rest}`)
+        .replace(
+          /not of theory '(\w+)'$/,
+          (m, kind: string) =>
+            `${m}${context}${(THEORY_KINDS as readonly string[]).includes(kind) ? `; '${kind}' takes ${flagsOf(kind as TheoryKind)}` : ""}`,
+        ),
     );
   }
 }

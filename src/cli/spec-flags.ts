@@ -86,5 +86,6 @@ export function settingsFromFlags(o: Record<string, unknown>, flags: readonly Sp
 
 /** `'train.lr'` → `--lr`: spec paths in messages about flags, as the flag the user typed. */
 export function flagOfKey(key: string): string {
+  if (key === "L") return "--L";
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

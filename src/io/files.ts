@@ -13,6 +13,14 @@ import {
   type SafetensorsTensor,
 } from "./safetensors.js";
 
+/**
+ * A file or directory that cannot be read or written as asked (missing, read-only, a file
+ * where a directory should be, …): one line naming the path and the fix; the CLI exits 2.
+ */
+export class FileError extends Error {
+  override name = "FileError";
+}
+
 function tempPathFor(path: string): string {
   const random = Math.random().toString(36).slice(2, 10);
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${random}`);

@@ -18,7 +18,15 @@ import { type GemmOperands, gemmUsesWasm, simdGemm } from "../wasm/simd-gemm.js"
  * add (the add is rounded by the store), as f32x4 does.
  */
 export function gemmJs(o: GemmOperands, c: FloatArray): void {
-  const { m, n, p, a, aT, b, bT, bias } = o;
+  const { m, n, p, a, aT, bias } = o;
+  let { b, bT } = o;
+  if (bT && m > 4) {
+    // Rows of B contiguous for the inner loop (the sums keep their order).
+    const t = allocate(c instanceof Float32Array ? "float32" : "float64", p * n);
+    for (let j = 0; j < n; j++) for (let q = 0; q < p; q++) t[q * n + j] = b[j * p + q]!;
+    b = t;
+    bT = false;
+  }
   c.fill(0, 0, m * n);
   const f32 = c instanceof Float32Array;
   for (let i = 0; i < m; i++) {
