@@ -95,8 +95,8 @@ function expectSavedAt(dir: string, step: number): void {
   expect(loadWeights(dir, like).step).toBe(step);
   expect(loadTraining(dir, like).step).toBe(step);
   expect(metricSteps(dir)).toEqual(Array.from({ length: step }, (_, i) => i + 1));
-  // Nothing half-written: no temporary file of an atomic write is left behind.
-  expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+  // Nothing half-written: no temporary file of an atomic write, no pending train_state.
+  expect(readdirSync(dir).filter((f) => f.includes(".tmp-") || f.includes("pending"))).toEqual([]);
 }
 
 describe("Ctrl-C during train: checkpoint, one line, exit 130; --resume continues exactly", () => {

@@ -34,8 +34,8 @@ describe("train --threads", () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(lastJson(r1.stdout).threads).toBe(1);
     expect(lastJson(r2.stdout).threads).toBe(2);
-    expect(configOf(one).threads).toBe(1);
-    expect(configOf(two).threads).toBe(2);
+    expect(configOf(one).train.threads).toBe(1);
+    expect(configOf(two).train.threads).toBe(2);
     const a = losses(one);
     const b = losses(two);
     expect(a).toHaveLength(3);
@@ -57,7 +57,7 @@ describe("train --threads", () => {
     const r = await run("train", "--resume", "--steps", "4", "--out", split, "--quiet", "--json");
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson(r.stdout).threads).toBe(2);
-    expect(configOf(split).threads).toBe(2);
+    expect(configOf(split).train.threads).toBe(2);
     // The same thread count gives the same numbers run to run, so the resumed run is exact.
     expect(losses(split)).toEqual(losses(straight));
     const w = (d: string) => readFileSync(join(d, "checkpoint.safetensors"));
@@ -66,7 +66,7 @@ describe("train --threads", () => {
     const r1 = await run("train", "--resume", "--steps", "5", "--threads", "1", "--out", split, "--json");
     expect(r1.code, r1.stderr).toBe(0);
     expect(lastJson(r1.stdout).threads).toBe(1);
-    expect(configOf(split).threads).toBe(1);
+    expect(configOf(split).train.threads).toBe(1);
     expect(losses(split)).toHaveLength(5);
   });
 
@@ -78,7 +78,7 @@ describe("train --threads", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson(r.stdout).threads).toBe(2);
     const c = configOf(d);
-    delete c.threads;
+    delete c.train.threads;
     writeFileSync(join(d, "config.json"), JSON.stringify(c));
     const r2 = await run("train", "--resume", "--steps", "2", "--out", d, "--quiet", "--json");
     expect(r2.code, r2.stderr).toBe(0);
@@ -141,7 +141,7 @@ describe("demo --threads", () => {
     const r = await run("demo", "--steps", "1", "--n", "16", "--threads", "2", "--out", out);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/on 2 threads/);
-    expect(configOf(out).threads).toBe(2);
+    expect(configOf(out).train.threads).toBe(2);
     expect(JSON.parse(readFileSync(join(out, "ensemble.npy.json"), "utf8")).threads).toBe(2);
   });
 });
@@ -185,7 +185,7 @@ describe("bad --threads: one line naming the problem and the fix, exit 2, nothin
     const r = await run("train", "--config", f, "--out", join(tmp, "bad-cfg"));
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/'threads'/);
+    expect(r.stderr).toMatch(/'train\.threads'/);
     expect(existsSync(join(tmp, "bad-cfg"))).toBe(false);
 
     const d = join(tmp, "bad-resume");

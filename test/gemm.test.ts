@@ -155,9 +155,14 @@ describe.skipIf(!simd)("WebAssembly GEMM = TypeScript twin, bit for bit", () => 
             const o = operands(dtype, m, n, p, aT, bT, (m + n + p) % 2 === 0);
             const want = dtype === "float32" ? new Float32Array(m * n) : new Float64Array(m * n);
             const got = want.slice();
-            gemmJs(o, want);
-            expect(simdGemm(o, got)).toBe(true);
+            // Column sums of a ([p, m] if aT, else [m, p]) ride along (a bias gradient).
+            const cols = aT ? m : p;
+            const sumsWant = dtype === "float32" ? new Float32Array(cols) : new Float64Array(cols);
+            const sumsGot = sumsWant.slice();
+            gemmJs({ ...o, aSums: sumsWant }, want);
+            expect(simdGemm({ ...o, aSums: sumsGot }, got)).toBe(true);
             if (!sameBits(got, want)) expect.fail(`${dtype} ${m}×${n}×${p} aT=${aT} bT=${bT}`);
+            if (!sameBits(sumsGot, sumsWant)) expect.fail(`sums: ${dtype} ${m}×${n}×${p} aT=${aT}`);
           }
         }
       }

@@ -567,7 +567,7 @@ describe("files", () => {
     const path = join(dir, "a.txt");
     writeFileAtomic(path, "old");
     fsFaults.failWriteAfterBytes = 3;
-    expect(() => writeFileAtomic(path, "new content")).toThrow(/simulated ENOSPC/);
+    expect(() => writeFileAtomic(path, "new content")).toThrow(/no space left on the device \(ENOSPC\)/);
     expect(readFileSync(path, "utf8")).toBe("old");
     expect(readdirSync(dir)).toEqual(["a.txt"]);
   });
@@ -610,7 +610,7 @@ function python(script: string, ...args: string[]): string {
 
 // Parses safetensors with only json, struct and numpy.frombuffer, straight from the format description.
 const PY_READ = `
-import json, struct, sys
+import hashlib, json, struct, sys
 import numpy as np
 st_path, npy64_path, npy32_path = sys.argv[1:4]
 raw = open(st_path, "rb").read()
@@ -632,7 +632,7 @@ npys = {}
 for key, path in (("f8", npy64_path), ("f4", npy32_path)):
     arr = np.load(path)
     npys[key] = {"dtype": arr.dtype.str, "shape": list(arr.shape), "values": arr.ravel().tolist()}
-print(json.dumps({"metadata": metadata, "tensors": tensors, "npy": npys, "length": len(raw)}))
+print(json.dumps({"metadata": metadata, "tensors": tensors, "npy": npys, "length": len(raw), "sha256": hashlib.sha256(data).hexdigest()}))
 `;
 
 // numpy.save in every supported version, plus a safetensors file written by hand with Python's json
@@ -672,6 +672,7 @@ interface PyRead {
   tensors: Record<string, { dtype: string; shape: number[]; offsets: [number, number]; values: unknown[] }>;
   npy: Record<string, { dtype: string; shape: number[]; values: number[] }>;
   length: number;
+  sha256: string;
 }
 
 describe("cross-check with NumPy", () => {
@@ -693,7 +694,8 @@ describe("cross-check with NumPy", () => {
     writeNpyFile(paths[2]!, f4, [3]);
     const got = JSON.parse(python(PY_READ, ...paths)) as PyRead;
 
-    expect(got.metadata).toEqual({ step: "12", note: "ünïcode" });
+    // The content hash that writeSafetensorsFile adds is hashlib's sha256 of the data region.
+    expect(got.metadata).toEqual({ step: "12", note: "ünïcode", sha256: got.sha256 });
     expect(Object.keys(got.tensors).sort()).toEqual(Object.keys(tensors).sort());
     for (const [name, t] of Object.entries(tensors)) {
       const py = got.tensors[name]!;

@@ -94,3 +94,48 @@ function check(logw: Float64Array, minLength: number, who: string): void {
   }
   if (!anyFinite) throw new RangeError(`${who}: all weights are zero`);
 }
+
+/**
+ * Thresholds below which an importance-sampling error bar (ln Z, a reweighted mean) is not to be
+ * trusted, for N draws of normalised ESS = (Σw)²/(N Σw²):
+ *  - N·ESS < {@link MIN_EFFECTIVE_SAMPLES} (100): the error rests on fewer than 100 effective
+ *    samples, so even for well-behaved weights it is itself uncertain by more than
+ *    1/√(2·N·ESS) ≈ 7 %, and a single draw can move it;
+ *  - N·ESS² < {@link MIN_TAIL_SAMPLES} (10): if log w is roughly Gaussian with variance σ², as for
+ *    a trained flow, then ESS ≈ e^{−σ²} and Σw², which sets the error (δ ln Z ≈ √((1/ESS − 1)/N)),
+ *    is dominated by draws 2σ² above the mean of log w, which occur with probability ≈ e^{−2σ²} =
+ *    ESS² each. With N·ESS² < 10 the sample has seen few or none of them: its spread of log w is
+ *    too small, so it underestimates the error and overestimates the ESS, and ln Z comes out
+ *    biased low (Jensen: E[ln mean w] ≤ ln Z).
+ * E.g. ESS 0.014 needs N ≥ 51 000 draws; ESS 0.15, N ≥ 667; ESS 0.6, N ≥ 167.
+ */
+export const MIN_EFFECTIVE_SAMPLES = 100;
+export const MIN_TAIL_SAMPLES = 10;
+
+/** Draws needed for an ESS to pass both thresholds (Infinity for ESS 0). */
+export function drawsNeeded(ess: number): number {
+  if (!(ess > 0)) return Number.POSITIVE_INFINITY;
+  return Math.ceil(Math.max(MIN_EFFECTIVE_SAMPLES / ess, MIN_TAIL_SAMPLES / (ess * ess)));
+}
+
+/**
+ * Why an error bar from N weighted draws with this ESS means little, or null if it passes both
+ * thresholds above. One clause, without advice (callers add theirs).
+ */
+export function lowEssReason(ess: number, n: number): string | null {
+  const nEff = n * ess;
+  const tail = n * ess * ess;
+  if (nEff >= MIN_EFFECTIVE_SAMPLES && tail >= MIN_TAIL_SAMPLES) return null;
+  const why: string[] = [];
+  if (nEff < MIN_EFFECTIVE_SAMPLES) why.push(`N·ESS = ${sig(nEff)} < ${MIN_EFFECTIVE_SAMPLES}`);
+  if (tail < MIN_TAIL_SAMPLES) why.push(`N·ESS² = ${sig(tail)} < ${MIN_TAIL_SAMPLES}`);
+  const need = drawsNeeded(ess);
+  return (
+    `ESS ${sig(ess)} on N = ${n} draws (${why.join(", ")}): the few large weights that set the ` +
+    `estimate and its error are barely sampled (${Number.isFinite(need) ? `N ≥ ${need} needed at this ESS` : "the ESS is 0"})`
+  );
+}
+
+function sig(x: number): string {
+  return x === 0 ? "0" : Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(2);
+}

@@ -1,5 +1,30 @@
-/** Shared command-line helpers: flag parsers and output formatting. */
+/** Shared command-line helpers: flag parsers, output formatting, the package version. */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { UsageError } from "./errors.js";
+
+/**
+ * The version in latticeflow's package.json, read at run time from the nearest package.json
+ * named "latticeflow" above this module (dist/src/cli/ once built, src/cli/ from source, or
+ * node_modules/latticeflow/dist/src/cli/ when installed), so it is never out of date.
+ */
+export function packageVersion(from = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = from; ; ) {
+    const file = join(dir, "package.json");
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: unknown; version?: unknown };
+        if (pkg.name === "latticeflow" && typeof pkg.version === "string") return pkg.version;
+      } catch {
+        // not a readable package.json: keep looking above
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return "unknown";
+    dir = up;
+  }
+}
 
 export function num(flag: string) {
   return (v: string): number => {

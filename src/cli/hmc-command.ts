@@ -9,11 +9,10 @@
  * thermalisation only. `--integrator` is the one place where a name becomes an `Integrator`
  * value (`INTEGRATORS`).
  */
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { writeFileAtomic, writeNpyFile } from "../io/files.js";
+import { checkOutputFiles, ensembleOutputFiles, ensureOutputDirectory, writeEnsemble } from "../io/files.js";
 import {
   type HmcProgress,
   hmcChain,
@@ -42,6 +41,8 @@ export interface HmcCommandOptions {
   integrator: string;
   jitter: number;
   quiet: boolean;
+  /** Replace an existing ensemble at `out` (and remove its stale companions); otherwise refused. */
+  force?: boolean;
 }
 
 export interface HmcSummary {
@@ -146,6 +147,9 @@ function hmcProgress(
 
 export function runHmc(o: HmcCommandOptions): HmcSummary {
   const { spec, theory, integrator } = validate(o);
+  // Before the work: the ensemble and its sidecar can be written (a missing directory is
+  // created at the end), and do not exist unless --force.
+  checkOutputFiles(ensembleOutputFiles(o.out), { force: o.force, mayCreateDirectory: true });
   const progress = hmcProgress(o.quiet, o.therm, o.n);
   const r = hmcChain(
     theory,
@@ -164,9 +168,8 @@ export function runHmc(o: HmcCommandOptions): HmcSummary {
   progress.stop();
   let expSum = 0;
   for (const dH of r.deltaH) expSum += Math.exp(-dH);
-  mkdirSync(dirname(o.out), { recursive: true });
-  writeNpyFile(o.out, r.configs, [o.n, ...theory.configShape]);
-  const meta = {
+  ensureOutputDirectory(dirname(o.out));
+  const sidecar = {
     sampler: "hmc",
     theory: spec,
     n: o.n,
@@ -183,7 +186,9 @@ export function runHmc(o: HmcCommandOptions): HmcSummary {
     /** ⟨e^{−ΔH}⟩ over production (= 1 for a correct integrator and an equilibrated chain). */
     meanExpMinusDeltaH: expSum / o.n,
   };
-  writeFileAtomic(`${o.out}.json`, `${JSON.stringify(meta, null, 2)}\n`);
+  // The .npy and its sidecar (with the .npy's sha256) together; companions of an earlier flow
+  // ensemble at this path (.accepted.npy, .logw.npy) are removed.
+  writeEnsemble(o.out, { data: r.configs, shape: [o.n, ...theory.configShape], sidecar });
   return {
     n: o.n,
     acceptance: r.acceptance,
@@ -231,6 +236,7 @@ export function registerHmcCommand(program: Command): void {
       num("--jitter"),
       0,
     )
+    .option("--force", "replace an existing ensemble at --out", false)
     .option("--json", "print one JSON summary as the last line", false)
     .option("--quiet", "no progress output", false)
     .action((o: Record<string, unknown>) => {
@@ -246,6 +252,7 @@ export function registerHmcCommand(program: Command): void {
         integrator: o.integrator as string,
         jitter: o.jitter as number,
         quiet: o.quiet === true,
+        force: o.force === true,
       });
       if (o.json) printJson(s);
       else {

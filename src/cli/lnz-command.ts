@@ -6,11 +6,17 @@
  * is only trustworthy when the ESS is not tiny (a few heavy weights dominate otherwise), and it
  * cannot see regions the flow misses: a flow collapsed onto one of the two wells of the broken
  * phase gives ln Z − ln 2 with a small error bar; --z2 (proposal ½[q(φ) + q(−φ)]) repairs that.
+ *
+ * Honesty: the summary carries a `warning` when N·ESS < 100 or N·ESS² < 10 (why these: see
+ * lowEssReason in src/analysis/reweighting.ts), and a sample with a non-finite log q or action
+ * (a diverged flow) stops the command with one line naming it instead of yielding NaN.
  */
 import type { Command } from "commander";
-import { essFromLogWeights, logZEstimate } from "../analysis/reweighting.js";
+import { essFromLogWeights, logZEstimate, lowEssReason } from "../analysis/reweighting.js";
+import { checkFiniteProposal, type Proposals } from "../mcmc/independence-metropolis.js";
 import { buildModel } from "../model/index.js";
 import { Rng } from "../rng/philox.js";
+import type { Theory } from "../theories/theory.js";
 import { fmt, num, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import { loadWeights, readConfig } from "./run-dir.js";
@@ -23,6 +29,39 @@ export interface LnzSummary {
   ess: number;
   n: number;
   seconds: number;
+  /** Why the error bar should not be trusted (too low an ESS for N), or null. */
+  warning: string | null;
+}
+
+/** The lnz warning for this ESS and N, or null (thresholds: lowEssReason). */
+export function lnzWarning(ess: number, n: number): string | null {
+  const why = lowEssReason(ess, n);
+  return why === null
+    ? null
+    : `${why}; ln Z is likely biased low and its error bar too small: raise --n or train the flow longer`;
+}
+
+/**
+ * log w = −S − log q of n draws from `propose`, `batch` at a time. A draw whose log q or action
+ * is not finite stops it with a NonFiniteProposalError naming the draw (a diverged flow).
+ */
+export function importanceLogWeights(
+  theory: Theory,
+  propose: (m: number) => Proposals,
+  n: number,
+  batch: number,
+): Float64Array {
+  const logw = new Float64Array(n);
+  for (let start = 0; start < n; start += batch) {
+    const m = Math.min(batch, n - start);
+    const p = propose(m);
+    const s = theory.action(p.x, m);
+    for (let j = 0; j < m; j++) {
+      checkFiniteProposal(start + j, p.logq[j]!, -s[j]!, "flow sample");
+      logw[start + j] = -s[j]! - p.logq[j]!;
+    }
+  }
+  return logw;
 }
 
 export function runLnz(opts: {
@@ -48,31 +87,37 @@ export function runLnz(opts: {
   const rng = base.split(1);
   const signRng = base.split(3);
   const t0 = performance.now();
-  const logw = new Float64Array(opts.n);
-  for (let start = 0; start < opts.n; start += opts.batch) {
-    const m = Math.min(opts.batch, opts.n - start);
-    const { x, logq } = flow.sample(params, rng, m, dtype);
-    const p = opts.z2
-      ? z2Symmetrise(flow, params, x, logq, signRng)
-      : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
-    const s = theory.action(p.x, m);
-    for (let j = 0; j < m; j++) logw[start + j] = -s[j]! - p.logq[j]!;
-  }
+  const logw = importanceLogWeights(
+    theory,
+    (m) => {
+      const { x, logq } = flow.sample(params, rng, m, dtype);
+      return opts.z2
+        ? z2Symmetrise(flow, params, x, logq, signRng)
+        : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
+    },
+    opts.n,
+    opts.batch,
+  );
   const est = logZEstimate(logw);
+  const ess = essFromLogWeights(logw);
   return {
     lnZ: est.lnZ,
     lnZ_error: est.lnZError,
     F_variational: est.fVariational,
-    ess: essFromLogWeights(logw),
+    ess,
     n: opts.n,
     seconds: (performance.now() - t0) / 1000,
+    warning: lnzWarning(ess, opts.n),
   };
 }
 
 export function registerLnzCommand(program: Command): void {
   program
     .command("lnz")
-    .description("ln Z (free energy) by importance sampling from a trained flow, with the variational bound")
+    .description(
+      "ln Z (free energy) by importance sampling from a trained flow, with the variational bound; " +
+        "warns when N·ESS < 100 or N·ESS² < 10 (too few draws of the weights that set the error)",
+    )
     .requiredOption("--run <dir>", "run directory with a checkpoint")
     .option("--n <n>", "number of flow samples", num("--n"), 8192)
     .option("--seed <n>", "random seed", num("--seed"), 1)
@@ -82,7 +127,11 @@ export function registerLnzCommand(program: Command): void {
       "use the phi -> -phi symmetrised flow (q(x)+q(-x))/2: needed when the flow covers one well only",
       false,
     )
-    .option("--json", "print {lnZ, lnZ_error, F_variational, ess, n, seconds} as the last line", false)
+    .option(
+      "--json",
+      "print {lnZ, lnZ_error, F_variational, ess, n, seconds, warning} as the last line",
+      false,
+    )
     .action((o: Record<string, unknown>) => {
       const s = runLnz({
         run: o.run as string,
@@ -97,6 +146,7 @@ export function registerLnzCommand(program: Command): void {
           `ln Z = ${fmt(s.lnZ, 4)} ± ${fmt(s.lnZ_error, 4)} (F = −ln Z = ${fmt(-s.lnZ, 4)}); ` +
             `variational bound F ≤ ${fmt(s.F_variational, 4)}; ESS ${fmt(s.ess)}; ${s.n} samples in ${s.seconds.toFixed(1)} s`,
         );
+        if (s.warning) console.log(`warning: ${s.warning}`);
       }
     });
 }

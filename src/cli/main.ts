@@ -3,8 +3,10 @@
 import { Command, CommanderError } from "commander";
 import { FileError } from "../io/files.js";
 import { FormatError } from "../io/safetensors.js";
+import { NonFiniteProposalError } from "../mcmc/independence-metropolis.js";
 import { SpecError } from "../model/index.js";
 import { WorkerError } from "../parallel/shard.js";
+import { packageVersion } from "./args.js";
 import { registerCompareCommand } from "./compare-command.js";
 import { registerDemoCommand } from "./demo-command.js";
 import { UsageError } from "./errors.js";
@@ -21,6 +23,7 @@ export function buildProgram(): Command {
   const program = new Command()
     .name("latticeflow")
     .description("Normalizing flows for lattice field theory: train, sample exactly, measure.")
+    .version(packageVersion(), "-V, --version", "print the version of latticeflow")
     .exitOverride()
     .configureOutput({
       outputError: (str, write) => write(`latticeflow: ${str.trimEnd()} (see latticeflow --help)\n`),
@@ -37,6 +40,15 @@ export function buildProgram(): Command {
   registerWebCommand(program);
   return program;
 }
+
+/**
+ * A closed stdout (`latticeflow measure x.npy | head -3`) ends the process quietly, as for other
+ * command-line tools, instead of an unhandled EPIPE stack trace.
+ */
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 /** Run the command line; asynchronous because `train` and `demo` yield so Ctrl-C is seen. */
 export async function main(argv: string[]): Promise<void> {
@@ -59,8 +71,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    if (e instanceof WorkerError) {
-      // Not the user's input, but still one line: the message says how to see the cause.
+    if (e instanceof WorkerError || e instanceof NonFiniteProposalError) {
+      // Not the user's input, but still one line: the message says how to see the cause (a
+      // worker) or names the bad flow sample and the likely fix (a diverged flow).
       process.stderr.write(`latticeflow: error: ${e.message}\n`);
       process.exitCode = 1;
       return;

@@ -14,10 +14,10 @@
  * everything but the action density is measured as a scalar field. The .npy shape
  * [N, ...configShape] must be the theory's (configShapeOf).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
-import { readNpyFile } from "../io/files.js";
+import { readEnsemble } from "../io/files.js";
 import {
   applyTheorySettings,
   buildTheory,
@@ -64,16 +64,10 @@ export interface LoadedEnsemble {
   /** MH accept flags: from `<ENSEMBLE>.accepted.npy`, else inferred for flow-mh chains. */
   accepted: Uint8Array | null;
   acceptedSource: "file" | "inferred" | null;
-}
-
-function readJson(path: string): Record<string, unknown> {
-  try {
-    const x = JSON.parse(readFileSync(path, "utf8"));
-    if (x === null || typeof x !== "object" || Array.isArray(x)) throw new Error("not a JSON object");
-    return x as Record<string, unknown>;
-  } catch (e) {
-    throw new UsageError(`${path} is not a valid JSON object (${(e as Error).message}); fix or delete it`);
-  }
+  /** The sidecar `<ENSEMBLE>.json`, or null. */
+  sidecar: Record<string, unknown> | null;
+  /** The files checked against the sha256 the sidecar records (none for sidecars before v0.2). */
+  verified: string[];
 }
 
 function finite(x: unknown): x is number {
@@ -184,10 +178,14 @@ function resolveTheory(
   return info;
 }
 
-/** Read an ensemble .npy, its sidecar and accept flags, and resolve the theory. */
+/**
+ * Read an ensemble .npy, its sidecar and accept flags (through src/io's readEnsemble, which checks
+ * each file against the sha256 its sidecar records), and resolve the theory.
+ */
 export function loadEnsemble(path: string, flags: FlatSettings = {}): LoadedEnsemble {
   if (!path.endsWith(".npy")) throw new UsageError(`expected an ensemble .npy file, got '${path}'`);
-  const npy = readNpyFile(path);
+  const files = readEnsemble(path);
+  const { npy, sidecar } = files;
   if (npy.shape.length < 2) {
     throw new UsageError(
       `${path} has shape [${npy.shape}]; an ensemble is [N, ...configShape] (N configurations)`,
@@ -200,21 +198,17 @@ export function loadEnsemble(path: string, flags: FlatSettings = {}): LoadedEnse
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) throw new UsageError(`${path} holds a non-finite value at index ${i}`);
   }
-  const sidecar = existsSync(`${path}.json`) ? readJson(`${path}.json`) : null;
   const theory = resolveTheory(path, configShape, flags, sidecar);
   const sampler = typeof sidecar?.sampler === "string" ? sidecar.sampler : null;
   const seconds = finite(sidecar?.seconds) ? (sidecar.seconds as number) : null;
 
   let accepted: Uint8Array | null = null;
   let acceptedSource: LoadedEnsemble["acceptedSource"] = null;
-  const flagFile =
-    typeof sidecar?.acceptedFile === "string"
-      ? join(dirname(path), sidecar.acceptedFile)
-      : path.replace(/\.npy$/, ".accepted.npy");
-  if (existsSync(flagFile) && sampler !== "hmc") {
-    const f = readNpyFile(flagFile);
+  const flagFile = files.companions.accepted;
+  if (flagFile !== undefined && sampler !== "hmc") {
+    const f = flagFile.read();
     if (f.data.length !== n) {
-      throw new UsageError(`${flagFile} has ${f.data.length} accept flags for ${n} configurations`);
+      throw new UsageError(`${flagFile.path} has ${f.data.length} accept flags for ${n} configurations`);
     }
     accepted = Uint8Array.from(f.data, (x) => (x === 1 ? 1 : 0));
     acceptedSource = "file";
@@ -237,6 +231,8 @@ export function loadEnsemble(path: string, flags: FlatSettings = {}): LoadedEnse
     path,
     data,
     n,
+    sidecar,
+    verified: files.verified,
     configShape,
     latticeShape: theory ? [...theory.spec.latticeShape] : configShape,
     sampler,

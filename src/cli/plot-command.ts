@@ -22,7 +22,7 @@ import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { gammaMethodScalar } from "../analysis/gamma.js";
-import { writeFileAtomic } from "../io/files.js";
+import { checkOutputDirectory, ensureOutputDirectory, writeFileAtomic } from "../io/files.js";
 import { buildModel, configShapeOf, type RunConfig } from "../model/index.js";
 import { absMagnetizationDensity, sitePhi2 } from "../observables/scalar.js";
 import { type RenderedFigure, renderFigure, writeFigures } from "../plots/render.js";
@@ -298,11 +298,24 @@ export interface PlotSummary {
   seconds: number;
 }
 
+/**
+ * Before the work: the figures' directory can be written (it, or the directory that will hold
+ * it, is a writable directory, not a file, not under /proc, /sys or /dev). A run that is no run
+ * is said first; a missing ensemble's own error is clearer than one about its directory.
+ */
+export function checkPlotsDir(opts: Pick<PlotOptions, "run" | "files">): string {
+  if (opts.run !== undefined) readConfig(opts.run);
+  const dir = plotsDir(opts);
+  if (existsSync(dirname(dir))) checkOutputDirectory(dir, "directory", true);
+  return dir;
+}
+
 export function runPlot(opts: PlotOptions): PlotSummary {
   const t0 = performance.now();
+  const dir = checkPlotsDir(opts);
   const all = collectRunFigures(opts);
   const rendered = renderAll(all.figures);
-  const dir = plotsDir(opts);
+  ensureOutputDirectory(dir, "directory");
   const files = writeFigures(dir, rendered);
   return {
     dir,

@@ -4,12 +4,13 @@
  * τ_int; each ensemble's theory from its TheorySpec, φ⁴ or U(1)) and every figure of
  * `latticeflow plot`, embedded as SVG (no external files, works offline, sharp at any zoom).
  * `latticeflow report ENSEMBLE.npy ...` does the same for ensemble files alone (report.html next
- * to the first). Everything is computed first; the page is written atomically.
+ * to the first). The output path is checked first (a writable directory; an existing report is
+ * replaced only with --force), then everything is computed, then the page is written atomically.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
-import { writeFileAtomic } from "../io/files.js";
+import { checkOutputFiles, writeFileAtomic } from "../io/files.js";
 import { describeFlow, describeTheory, type RunConfig } from "../model/index.js";
 import { renderSvg } from "../plots/render.js";
 import { fmtErr } from "../plots/specs/common.js";
@@ -17,7 +18,7 @@ import { printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import { type EnsembleReport, plaquetteDeviation } from "./measure-command.js";
 import { collectRunFigures, type PlotOptions, plotOptions, withPlotOptions } from "./plot-command.js";
-import { readMetrics } from "./run-dir.js";
+import { readConfig, readMetrics } from "./run-dir.js";
 
 function esc(s: string): string {
   return s.replace(
@@ -91,7 +92,7 @@ function trainingTable(run: string, offset: number): string {
     ["rejected steps (non-finite loss or gradient)", num(rejected)],
     [
       "training time",
-      Number.isFinite(seconds)
+      seconds !== null && Number.isFinite(seconds)
         ? `${num(seconds, 1)} s (${num((1000 * seconds) / m.length, 1)} ms/step)`
         : "–",
     ],
@@ -138,9 +139,7 @@ function observableRows(r: EnsembleReport): Row[] {
 
 function ensembleSection(r: EnsembleReport): string {
   const e = r.ensemble;
-  const sidecar = existsSync(`${e.path}.json`)
-    ? (JSON.parse(readFileSync(`${e.path}.json`, "utf8")) as Record<string, unknown>)
-    : {};
+  const sidecar = e.sidecar ?? {};
   const acceptance = typeof sidecar.acceptance === "number" ? sidecar.acceptance : null;
   const facts: (string | null)[] = [
     e.theory
@@ -221,6 +220,8 @@ figcaption { color: #555; font-size: 0.9em; } .muted { color: #666; }
 
 export interface ReportOptions extends PlotOptions {
   out?: string;
+  /** Replace an existing report (otherwise refused, naming --force). */
+  force?: boolean;
 }
 
 export function runReport(opts: ReportOptions): { out: string; figures: number; seconds: number } {
@@ -228,6 +229,9 @@ export function runReport(opts: ReportOptions): { out: string; figures: number; 
   const first = opts.files?.[0];
   const out = opts.out ?? join(opts.run ?? (first !== undefined ? dirname(first) : "."), "report.html");
   if (!out.endsWith(".html")) throw new UsageError(`--out must name an .html file, got '${out}'`);
+  // Before the work: a run that is not one is the first thing to say; then where the page goes.
+  if (opts.run !== undefined) readConfig(opts.run);
+  if (opts.out !== undefined || existsSync(dirname(out))) checkOutputFiles([out], { force: opts.force });
   const all = collectRunFigures(opts);
   const figures = all.figures.map((f) => {
     const svg = renderSvg(f.spec);
@@ -276,9 +280,14 @@ export function registerReportCommand(program: Command): void {
       ),
   )
     .option("--out <file>", "output .html (default <run>/report.html)")
+    .option("--force", "replace an existing report", false)
     .option("--json", "print one JSON summary as the last line", false)
     .action((files: string[], o: Record<string, unknown>) => {
-      const s = runReport({ ...plotOptions(o, files), out: o.out as string | undefined });
+      const s = runReport({
+        ...plotOptions(o, files),
+        out: o.out as string | undefined,
+        force: o.force === true,
+      });
       if (o.json) printJson({ out: s.out, figures: s.figures });
       else console.log(`report with ${s.figures} figures → ${s.out} in ${s.seconds.toFixed(1)} s`);
     });

@@ -2,11 +2,38 @@
  * A run directory (docs/architecture.md):
  *   config.json             the RunConfig
  *   metrics.jsonl           one JSON object per step: {step, loss, logp, logq, ess, accepted, seconds}
- *   checkpoint.safetensors  flow weights, PyTorch state_dict names (loads into the notebook's model)
- *   train_state.safetensors Adam moments `mu.<name>`, `nu.<name>`; metadata: step, count, rng, rejected
- * Every file is written atomically; the two checkpoint files carry the step and must agree.
+ *   checkpoint.safetensors  flow weights, PyTorch state_dict names (loads into the notebook's model);
+ *                           metadata: step, config
+ *   train_state.safetensors Adam moments `mu.<name>`, `nu.<name>`; metadata: step, count, rng,
+ *                           rejected, metrics (the checkpoint's step's line of metrics.jsonl)
+ *
+ * What a SIGKILL at any moment leaves is resumable (test/cli-kill.test.ts):
+ * - Every file is written atomically (temp file, fsync, rename). Temp files of a killed
+ *   process are removed by the next `train` in the directory ({@link recoverRunDir}).
+ * - A new run writes config.json, then a checkpoint of step 0. A directory with config.json
+ *   but no checkpoint (killed between the two) resumes from the start.
+ * - The two checkpoint files must agree on the step, so they are written as a pair: the new
+ *   train_state goes to train_state.pending.safetensors (complete, fsynced), then the
+ *   checkpoint is replaced, then the pending file is renamed over train_state. After a kill
+ *   between the last two renames the checkpoint and the pending file agree and the pending
+ *   file is moved into place; a pending file that the checkpoint does not match (killed
+ *   before the checkpoint's rename) is removed, leaving the old pair.
+ * - A metrics line is written (and, before each checkpoint, fsynced) before the checkpoint
+ *   that covers it; a resume cuts metrics.jsonl back to the checkpoint's step, and restores
+ *   the checkpoint's own step from train_state if a crash cut that line.
+ * - config.json and the checkpoint (whose metadata holds the config it was trained with) must
+ *   agree on the theory, flow, dtype, seed and batch, or the run is refused with one line.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type Params, Tensor } from "../engine/index.js";
 import { readSafetensorsFile, writeFileAtomic, writeSafetensorsFile } from "../io/files.js";
@@ -22,7 +49,18 @@ export const RUN_FILES = {
   metrics: "metrics.jsonl",
   checkpoint: "checkpoint.safetensors",
   trainState: "train_state.safetensors",
+  /** The train_state of a save under way (see the file comment); gone once the save completes. */
+  trainStatePending: "train_state.pending.safetensors",
 } as const;
+
+/** A step's scalar metrics: a line of metrics.jsonl without its `seconds`. */
+export type StepRecord = Omit<StepMetrics, "batchLogp" | "batchLogq">;
+
+/** One line of metrics.jsonl: a step's scalar metrics and the seconds since the start of the invocation. */
+export type MetricRecord = StepRecord & {
+  /** Null for a line restored from train_state after a crash cut it (the time was not kept). */
+  seconds: number | null;
+};
 
 export interface SavedTraining {
   step: number;
@@ -30,10 +68,37 @@ export interface SavedTraining {
   opt: AdamState;
   rng: RngState;
   rejected: number;
+  /** The metrics of step `step` (none for step 0 and for runs written before v0.2). */
+  metrics?: StepRecord;
 }
 
+/** The temp files of an atomic write (src/io/files.ts) and its directory probe: `.<name>.tmp-<pid>-<random>`. */
+const TEMP_FILE = /^\..*\.tmp-(\d+)-[0-9a-z]*$|^\.latticeflow-probe-(\d+)-[0-9a-z]*$/;
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The temp files in `dir` left by processes that no longer run (a kill in mid-write). */
+function staleTempFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => {
+    const m = TEMP_FILE.exec(f);
+    return m !== null && !processAlive(Number(m[1] ?? m[2]));
+  });
+}
+
+/** Is `dir` a non-empty directory? Temp files of a killed writer do not count (they are removed). */
 export function isNonEmptyDir(dir: string): boolean {
-  return existsSync(dir) && readdirSync(dir).length > 0;
+  if (!existsSync(dir)) return false;
+  for (const f of staleTempFiles(dir)) rmSync(join(dir, f), { force: true });
+  return readdirSync(dir).length > 0;
 }
 
 export function writeConfig(dir: string, c: RunConfig): void {
@@ -62,6 +127,24 @@ function toSafetensors(t: Tensor): SafetensorsTensor {
     : { dtype: "F64", shape: [...t.shape], data: t.data };
 }
 
+/** fsync a directory so that renames in it survive a crash; best effort (not every platform can). */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // The files are complete and in place; only the durability of the rename is at stake.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Write the checkpoint and train_state of `s` as a pair (see the file comment for the order).
+ * Both files are a function of the training state and `config` only (no times), so a resumed
+ * run writes the same bytes as an uninterrupted one.
+ */
 export function saveTraining(dir: string, s: SavedTraining, config: RunConfig): void {
   const state: Record<string, SafetensorsTensor> = {};
   for (const [k, p] of Object.entries(s.params)) {
@@ -69,12 +152,15 @@ export function saveTraining(dir: string, s: SavedTraining, config: RunConfig): 
     state[`nu.${k}`] = toSafetensors(new Tensor(s.opt.nu[k]!, p.shape));
   }
   const step = String(s.step);
-  writeSafetensorsFile(join(dir, RUN_FILES.trainState), state, {
+  const meta: Record<string, string> = {
     step,
     count: String(s.opt.count),
-    rng: JSON.stringify(s.rng),
+    rng: JSON.stringify({ seed: s.rng.seed, counter: s.rng.counter }),
     rejected: String(s.rejected),
-  });
+  };
+  if (s.metrics !== undefined) meta.metrics = JSON.stringify(s.metrics);
+  const pending = join(dir, RUN_FILES.trainStatePending);
+  writeSafetensorsFile(pending, state, meta);
   const weights: Record<string, SafetensorsTensor> = {};
   for (const [k, p] of Object.entries(s.params)) weights[k] = toSafetensors(p);
   writeSafetensorsFile(join(dir, RUN_FILES.checkpoint), weights, {
@@ -82,17 +168,110 @@ export function saveTraining(dir: string, s: SavedTraining, config: RunConfig): 
     step,
     config: JSON.stringify(config),
   });
+  renameSync(pending, join(dir, RUN_FILES.trainState));
+  syncDir(dir);
 }
 
-/** Load weights, checking names, shapes and dtype against freshly initialised `like`. */
+/** The step a checkpoint file's metadata records, or null if the file is unreadable. */
+function stepOf(path: string): string | null {
+  try {
+    return readSafetensorsFile(path).metadata.step ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Finish or undo what a killed `train` left half-done in `dir`: remove the temp files of dead
+ * processes, and move a pending train_state into place if the checkpoint beside it is of the
+ * same step (the save was complete but for the last rename), else remove it.
+ */
+export function recoverRunDir(dir: string): void {
+  for (const f of staleTempFiles(dir)) rmSync(join(dir, f), { force: true });
+  const pending = join(dir, RUN_FILES.trainStatePending);
+  if (!existsSync(pending)) return;
+  const checkpoint = join(dir, RUN_FILES.checkpoint);
+  const step = stepOf(pending);
+  if (step !== null && existsSync(checkpoint) && stepOf(checkpoint) === step) {
+    renameSync(pending, join(dir, RUN_FILES.trainState));
+    syncDir(dir);
+  } else {
+    rmSync(pending, { force: true });
+  }
+}
+
+/** Does `dir` hold a checkpoint or a train_state (else a resume starts from step 0)? */
+export function hasCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, RUN_FILES.checkpoint)) || existsSync(join(dir, RUN_FILES.trainState));
+}
+
+/** The parts of a run that the weights and the random stream depend on: they never change. */
+function fixedPart(c: RunConfig): Record<string, unknown> {
+  return {
+    theory: c.theory,
+    flow: c.flow,
+    dtype: c.train.dtype,
+    seed: c.train.seed,
+    batch: c.train.batch,
+  };
+}
+
+const show = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
+
+/** `a` against `b`: e.g. `theory.latticeShape [16,16] (checkpoint: [8,8])`. */
+function differences(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const x = a[k];
+    const y = b[k];
+    const name =
+      prefix === "" && (k === "dtype" || k === "seed" || k === "batch") ? `train.${k}` : `${prefix}${k}`;
+    if (isRecord(x) && isRecord(y)) out.push(...differences(x, y, `${name}.`));
+    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${name} ${show(x)} (checkpoint: ${show(y)})`);
+  }
+  return out;
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
+
+/**
+ * config.json against the config a checkpoint was written with (its metadata): the theory,
+ * flow, dtype, seed and batch must agree. A checkpoint without one (not written by
+ * latticeflow) is not checked.
+ */
+function checkAgreement(dir: string, path: string, metadata: Record<string, string>): void {
+  if (metadata.config === undefined) return;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(metadata.config);
+  } catch {
+    throw new FormatError(`${path}: metadata 'config' is not valid JSON; the checkpoint is damaged`);
+  }
+  const trained = parseRunConfig(raw, `${path} (metadata 'config')`);
+  const config = readConfig(dir);
+  const diff = differences(fixedPart(config), fixedPart(trained));
+  if (diff.length > 0) {
+    throw new FormatError(
+      `${join(dir, RUN_FILES.config)} does not match the checkpoint ${path} (step ${metadata.step ?? "?"}): ` +
+        `${diff.join("; ")}; put the checkpoint's values back in config.json, or train a new run with another --out`,
+    );
+  }
+}
+
+/**
+ * Load weights, checking config.json against the checkpoint's own config, and names, shapes
+ * and dtype against freshly initialised `like`.
+ */
 export function loadWeights(dir: string, like: Params): { params: Params; step: number } {
   const path = join(dir, RUN_FILES.checkpoint);
   if (!existsSync(path)) {
     throw new UsageError(
-      `no checkpoint in ${dir} (${RUN_FILES.checkpoint} missing); train first or pass the right --run`,
+      `no checkpoint in ${dir} (${RUN_FILES.checkpoint} missing): train it first with 'latticeflow train --resume --out ${dir}', or pass another --run`,
     );
   }
   const file = readSafetensorsFile(path);
+  checkAgreement(dir, path, file.metadata);
   const params: Params = {};
   for (const [k, p] of Object.entries(like)) {
     const t = file.tensors[k];
@@ -115,15 +294,36 @@ export function loadWeights(dir: string, like: Params): { params: Params; step: 
   return { params, step: Number(file.metadata.step ?? 0) };
 }
 
+function parseStepRecord(text: string | undefined, step: number): StepRecord | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const r = JSON.parse(text) as StepRecord;
+    return r.step === step ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The checkpoint and train_state of `dir` (call {@link recoverRunDir} first). */
 export function loadTraining(dir: string, like: Params): SavedTraining {
-  const { params, step } = loadWeights(dir, like);
+  const restart = `delete ${dir} and train it again, or train a new run with another --out`;
   const path = join(dir, RUN_FILES.trainState);
-  if (!existsSync(path)) throw new UsageError(`cannot resume: ${path} is missing`);
+  if (!existsSync(join(dir, RUN_FILES.checkpoint))) {
+    throw new FormatError(
+      `cannot resume ${dir}: ${RUN_FILES.checkpoint} is missing beside ${path}; ${restart}`,
+    );
+  }
+  const { params, step } = loadWeights(dir, like);
+  if (!existsSync(path)) {
+    throw new FormatError(
+      `cannot resume ${dir}: ${path} (the optimiser state of the checkpoint of step ${step}) is missing; ${restart}`,
+    );
+  }
   const file = readSafetensorsFile(path);
   const m = file.metadata;
   if (Number(m.step) !== step) {
     throw new FormatError(
-      `${dir}: checkpoint is from step ${step} but train_state from step ${m.step} (interrupted save?); delete both to restart`,
+      `${dir}: checkpoint is from step ${step} but train_state from step ${m.step}; ${restart}`,
     );
   }
   const mu: AdamState["mu"] = {};
@@ -143,32 +343,60 @@ export function loadTraining(dir: string, like: Params): SavedTraining {
   } catch {
     throw new FormatError(`${path}: metadata 'rng' is not valid JSON`);
   }
-  return { step, params, opt: { count: Number(m.count), mu, nu }, rng, rejected: Number(m.rejected ?? 0) };
+  return {
+    step,
+    params,
+    opt: { count: Number(m.count), mu, nu },
+    rng: { seed: rng.seed, counter: rng.counter },
+    rejected: Number(m.rejected ?? 0),
+    metrics: parseStepRecord(m.metrics, step),
+  };
 }
 
-/** One line of metrics.jsonl: a step's scalar metrics and the seconds since the start of the invocation. */
-export type MetricRecord = Omit<StepMetrics, "batchLogp" | "batchLogq"> & { seconds: number };
-
+/**
+ * The lines of metrics.jsonl that parse, by step (a later line of the same step wins). A line
+ * cut by a crash is skipped.
+ */
 export function readMetrics(dir: string): MetricRecord[] {
   const path = join(dir, RUN_FILES.metrics);
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, "utf8")
-    .split("\n")
-    .filter((l) => l.trim() !== "");
-  const out: MetricRecord[] = [];
-  for (const l of lines) {
+  const byStep = new Map<number, MetricRecord>();
+  for (const l of readFileSync(path, "utf8").split("\n")) {
+    if (l.trim() === "") continue;
     try {
-      out.push(JSON.parse(l) as MetricRecord);
+      const r = JSON.parse(l) as MetricRecord;
+      if (Number.isInteger(r?.step) && r.step > 0) byStep.set(r.step, r);
     } catch {
-      // A torn last line from a crash: stop there; the checkpoint decides where training resumes.
-      break;
+      // A line cut by a crash.
     }
   }
-  return out;
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}
+
+/**
+ * Repair metrics.jsonl for a resume from the checkpoint of `step`: keep the whole lines of steps
+ * 1..step (dropping later steps, which the resume recomputes, and lines cut by a crash), and
+ * if the line of `step` itself was cut, restore it from the checkpoint (`saved`). Returns the
+ * records kept and the steps still missing (lost before a checkpoint that does not cover them:
+ * only a crash of the machine, not of the process, can do that).
+ */
+export function repairMetrics(
+  dir: string,
+  step: number,
+  saved?: StepRecord,
+): { records: MetricRecord[]; missing: number[] } {
+  const records = readMetrics(dir).filter((r) => r.step <= step);
+  if (saved !== undefined && saved.step === step && step > 0 && records.at(-1)?.step !== step) {
+    records.push({ ...saved, seconds: null });
+  }
+  writeFileAtomic(join(dir, RUN_FILES.metrics), records.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  const have = new Set(records.map((r) => r.step));
+  const missing: number[] = [];
+  for (let s = 1; s <= step; s++) if (!have.has(s)) missing.push(s);
+  return { records, missing };
 }
 
 /** Keep only the metrics up to `step` (after a resume from an earlier checkpoint). */
 export function truncateMetrics(dir: string, step: number): void {
-  const kept = readMetrics(dir).filter((r) => r.step <= step);
-  writeFileAtomic(join(dir, RUN_FILES.metrics), kept.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  repairMetrics(dir, step);
 }

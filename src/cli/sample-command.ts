@@ -5,6 +5,11 @@
  * sidecar `<out>.json` describing it (and, for direct samples, `<out>.logw.npy`; for MH chains,
  * `<out>.accepted.npy`: float64 [N] of 0/1 accept flags, step 0 = 1 starts the chain, which
  * `latticeflow measure` turns into the acceptance-run τ_int).
+ *
+ * The output paths are checked before any work (an existing ensemble is replaced only with
+ * --force); a non-finite log q or action (a diverged flow) stops the run before anything is
+ * written; the files are written together, the sidecar recording the sha256 of each .npy
+ * (src/io/files.ts writeEnsemble); a proposal ESS below 0.01 is warned about on stderr.
  */
 
 import { basename } from "node:path";
@@ -12,8 +17,12 @@ import type { Command } from "commander";
 import { essFromLogWeights } from "../analysis/reweighting.js";
 import { type Params, Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
-import { writeFileAtomic, writeNpyFile } from "../io/files.js";
-import { independenceMetropolis, type Proposals } from "../mcmc/independence-metropolis.js";
+import { checkOutputFiles, ensembleOutputFiles, ensemblePaths, writeEnsemble } from "../io/files.js";
+import {
+  checkFiniteProposal,
+  independenceMetropolis,
+  type Proposals,
+} from "../mcmc/independence-metropolis.js";
 import { buildModel, modelSpecOf } from "../model/index.js";
 import { createParallelSampler } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
@@ -42,6 +51,8 @@ export interface SampleOptions {
    * whatever thread runs it.
    */
   threads?: number;
+  /** Replace an existing ensemble at `out` (and remove its stale companions); otherwise refused. */
+  force?: boolean;
 }
 
 export interface SampleSummary {
@@ -50,6 +61,25 @@ export interface SampleSummary {
   ess: number;
   out: string;
   seconds: number;
+  /** Why the numbers deserve suspicion (a proposal ESS below {@link LOW_PROPOSAL_ESS}), or null. */
+  warning: string | null;
+}
+
+/**
+ * Below this proposal ESS a flow-MH chain is long runs of rejections and reweighted raw samples
+ * rest on a handful of weights: the Γ-method or reweighting error then means little.
+ */
+export const LOW_PROPOSAL_ESS = 0.01;
+
+function lowEssWarning(ess: number, mh: boolean): string | null {
+  if (ess >= LOW_PROPOSAL_ESS) return null;
+  return (
+    `proposal ESS ${ess.toPrecision(2)} is below ${LOW_PROPOSAL_ESS}: ` +
+    (mh
+      ? "the chain is long runs of rejections, so its τ_int and errors mean little unless N is far larger; "
+      : "a few samples carry almost all the weight, so reweighted means and their errors mean little; ") +
+    "train the flow longer (latticeflow train --resume --steps N)"
+  );
 }
 
 /**
@@ -89,6 +119,8 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   const { theory, flow } = buildModel(config);
   const dtype = config.train.dtype;
   const { params, step } = loadWeights(opts.run, flow.initParams(new Rng(config.train.seed), dtype));
+  // Before the work: the ensemble and its companions can be written, and do not exist unless --force.
+  checkOutputFiles(ensembleOutputFiles(opts.out), { force: opts.force });
   const rng = new Rng(opts.seed);
   const proposalRng = rng.split(1);
   const acceptRng = rng.split(2);
@@ -110,30 +142,34 @@ export function runSampling(opts: SampleOptions): SampleSummary {
     const shape = [opts.n, ...theory.configShape];
     let acceptance: number | null = null;
     let logw: Float64Array;
-    let acceptedFile: string | null = null;
+    let configs: Float64Array;
+    let accepted: Float64Array | undefined;
     if (opts.mh) {
+      // Refuses a non-finite log q or −S (a diverged flow) before anything is written.
       const r = independenceMetropolis(theory, propose, { n: opts.n, batch: opts.batch }, acceptRng);
       acceptance = r.acceptance;
       logw = r.proposalLogWeights;
-      writeNpyFile(opts.out, r.configs, shape);
-      acceptedFile = opts.out.replace(/\.npy$/, ".accepted.npy");
-      writeNpyFile(acceptedFile, Float64Array.from(r.accepted), [opts.n]);
+      configs = r.configs;
+      accepted = Float64Array.from(r.accepted);
     } else {
-      const x = new Float64Array(opts.n * theory.size);
+      configs = new Float64Array(opts.n * theory.size);
       logw = new Float64Array(opts.n);
       for (let start = 0; start < opts.n; start += opts.batch) {
         const m = Math.min(opts.batch, opts.n - start);
         const p = propose(m);
         const s = theory.action(p.x, m);
-        x.set(p.x, start * theory.size);
-        for (let j = 0; j < m; j++) logw[start + j] = -s[j]! - p.logq[j]!;
+        configs.set(p.x, start * theory.size);
+        for (let j = 0; j < m; j++) {
+          // No NaN ensemble is ever written: a diverged flow is one line, exit 1.
+          checkFiniteProposal(start + j, p.logq[j]!, -s[j]!, "sample");
+          logw[start + j] = -s[j]! - p.logq[j]!;
+        }
       }
-      writeNpyFile(opts.out, x, shape);
-      writeNpyFile(opts.out.replace(/\.npy$/, ".logw.npy"), logw, [opts.n]);
     }
     const ess = essFromLogWeights(logw);
     const seconds = (performance.now() - t0) / 1000;
-    const meta = {
+    const paths = ensemblePaths(opts.out);
+    const sidecar = {
       sampler: opts.mh ? "flow-mh" : "flow",
       run: opts.run,
       checkpointStep: step,
@@ -144,13 +180,22 @@ export function runSampling(opts: SampleOptions): SampleSummary {
       z2: opts.z2 === true,
       acceptance,
       /** MH accept flags (float64 0/1 [N]), next to the ensemble; null for direct samples. */
-      acceptedFile: acceptedFile === null ? null : basename(acceptedFile),
+      acceptedFile: opts.mh ? basename(paths.accepted) : null,
+      /** Log weights −S − log q (float64 [N]) of direct samples; null for MH chains. */
+      logwFile: opts.mh ? null : basename(paths.logw),
       ess,
       seconds,
       threads,
     };
-    writeFileAtomic(`${opts.out}.json`, `${JSON.stringify(meta, null, 2)}\n`);
-    return { n: opts.n, acceptance, ess, out: opts.out, seconds };
+    // The .npy, its companion and the sidecar (with their sha256) together; a stale companion
+    // of an earlier ensemble at this path (e.g. .accepted.npy beside raw samples) is removed.
+    writeEnsemble(opts.out, {
+      data: configs,
+      shape,
+      companions: opts.mh ? { accepted } : { logw },
+      sidecar,
+    });
+    return { n: opts.n, acceptance, ess, out: opts.out, seconds, warning: lowEssWarning(ess, opts.mh) };
   } finally {
     parallel?.close();
   }
@@ -177,6 +222,7 @@ export function registerSampleCommand(program: Command): void {
       threadsArg("--threads"),
       1,
     )
+    .option("--force", "replace an existing ensemble at --out (and its companion files)", false)
     .option("--json", "print one JSON summary as the last line", false)
     .action((o: Record<string, unknown>) => {
       const s = runSampling({
@@ -188,8 +234,10 @@ export function registerSampleCommand(program: Command): void {
         batch: o.batch as number,
         z2: o.z2 === true,
         threads: resolveThreads(o.threads as number | "auto"),
+        force: o.force === true,
       });
-      if (o.json) printJson({ n: s.n, acceptance: s.acceptance, ess: s.ess, out: s.out });
+      if (s.warning !== null) process.stderr.write(`latticeflow: warning: ${s.warning}\n`);
+      if (o.json) printJson({ n: s.n, acceptance: s.acceptance, ess: s.ess, out: s.out, warning: s.warning });
       else {
         console.log(
           `${s.n} configurations → ${s.out} in ${s.seconds.toFixed(1)} s: ` +

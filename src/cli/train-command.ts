@@ -1,9 +1,22 @@
-/** `latticeflow train`: reverse-KL training into a run directory, resumable exactly. */
-import { appendFileSync, mkdirSync } from "node:fs";
+/**
+ * `latticeflow train`: reverse-KL training into a run directory, resumable exactly from any
+ * moment (src/cli/run-dir.ts says what a kill leaves and how a resume repairs it), stopped
+ * with one line when it diverges.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import type { Flow } from "../flows/flow.js";
-import { applySettings, buildModel, modelSpecOf, PRESETS } from "../model/index.js";
+import { ensureOutputDirectory } from "../io/files.js";
+import {
+  applySettings,
+  buildModel,
+  describeFlow,
+  describeTheory,
+  flatten,
+  modelSpecOf,
+  PRESETS,
+} from "../model/index.js";
 import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { adam } from "../train/adam.js";
@@ -14,13 +27,18 @@ import { UsageError } from "./errors.js";
 import { ERA_STEPS, recordEra, refreshTrainingPlots, truncateEras } from "./plot-command.js";
 import { progressSink } from "./progress.js";
 import {
+  hasCheckpoint,
   isNonEmptyDir,
   loadTraining,
+  type MetricRecord,
   RUN_FILES,
   readConfig,
   readMetrics,
+  recoverRunDir,
+  repairMetrics,
+  type SavedTraining,
+  type StepRecord,
   saveTraining,
-  truncateMetrics,
   writeConfig,
 } from "./run-dir.js";
 import {
@@ -35,7 +53,7 @@ import { nodeSpawn, resolveThreads } from "./threads.js";
 
 export interface TrainOptions {
   out: string;
-  /** Merged configuration for a new run; ignored when resuming (see `steps`, `threads`). */
+  /** Merged configuration for a new run; ignored when resuming (see `changes`). */
   config?: RunConfig;
   resume: boolean;
   /**
@@ -53,18 +71,98 @@ export interface TrainOptions {
 /** Settings a resumed run may change: they alter neither the model nor the random stream. */
 export const RESUME_MAY_CHANGE = ["steps", "threads", "lr", "clipNorm", "checkpointEvery"];
 
+/**
+ * When a run counts as diverged: `inARow` rejected steps in a row, or more than `maxInWindow`
+ * of the last `window` steps rejected (a step is rejected when its loss, gradient or updated
+ * weights are not finite). The steps before a resume count, so where a run stops does not
+ * depend on where it was interrupted; a resume that changes --lr or --clip-norm starts afresh.
+ */
+export const DIVERGENCE = { inARow: 10, window: 20, maxInWindow: 10 } as const;
+
+/**
+ * A training run that diverged: one line (the step, what happened, the checkpoint kept, the
+ * fix); the CLI exits with code 1. Not the user's input as such, so not a UsageError.
+ */
+export class DivergenceError extends Error {
+  override name = "DivergenceError";
+}
+
 export interface TrainSummary {
   steps: number;
   loss: number;
-  /** Mean ESS of the last 100 steps. */
+  /** Mean ESS of the last 100 steps (those of rejected steps, which have none, left out). */
   ess: number;
   ms_per_step: number;
   rejected: number;
   checkpoint: string;
   interrupted: boolean;
+  /** A resume found the run already at its --steps: nothing was trained or written. */
+  upToDate: boolean;
   /** Threads the steps ran on. */
   threads: number;
 }
+
+/** Where a training starts: a checkpoint, or (null) step 0 from the seed. */
+interface Start {
+  config: RunConfig;
+  saved: SavedTraining | null;
+  /** metrics.jsonl up to the start (repaired). */
+  history: MetricRecord[];
+  /** The divergence rule counts the steps of `history` (false after a change of --lr or --clip-norm). */
+  countHistory: boolean;
+}
+
+const valueText = (v: unknown): string =>
+  v === undefined || v === null ? "none" : Array.isArray(v) ? v.join(",") : String(v);
+
+/** A flat setting's value in `config` (`L` and `dim` from the lattice shape). */
+function settingOf(config: RunConfig, key: string): unknown {
+  if (key === "L") return config.theory.latticeShape[0];
+  if (key === "dim") return config.theory.latticeShape.length;
+  return flatten(config as unknown as Parameters<typeof flatten>[0])[key];
+}
+
+/**
+ * The run's config with the resume's `changes` applied: those of RESUME_MAY_CHANGE; any other
+ * is refused with one line listing the values the run keeps.
+ */
+function applyResumeChanges(out: string, config: RunConfig, changes: Record<string, unknown>): RunConfig {
+  const changed = { ...changes };
+  const fixed = Object.keys(changed).filter((k) => !RESUME_MAY_CHANGE.includes(k));
+  if (fixed.length > 0) {
+    const kept = fixed.map((k) => {
+      const v = settingOf(config, k);
+      const given = valueText(changed[k]);
+      return v === undefined
+        ? `${flagOfKey(k)} unset (${flagOfKey(k)} ${given} given)`
+        : `${flagOfKey(k)} ${valueText(v)} (${given} given)`;
+    });
+    throw new UsageError(
+      `--resume keeps the run's ${kept.join(", ")}, recorded in ${join(out, RUN_FILES.config)}; only ${RESUME_MAY_CHANGE.map(flagOfKey).join(", ")} may change: drop the others, or train a new run with another --out`,
+    );
+  }
+  if (changed.threads === "auto") changed.threads = resolveThreads("auto", config.train.batch);
+  if (Object.keys(changed).length === 0) return config;
+  const source = Object.keys(changed).map(flagOfKey).join(", ");
+  return applySettings(config, changed, source);
+}
+
+/** `--lr 0.001 → 0.0003, --steps 2500 → 5000`: what a resume changes. */
+function changeText(before: RunConfig, after: RunConfig): string {
+  const out: string[] = [];
+  for (const k of RESUME_MAY_CHANGE) {
+    const a = settingOf(before, k);
+    const b = settingOf(after, k);
+    if (JSON.stringify(a) !== JSON.stringify(b))
+      out.push(`${flagOfKey(k)} ${valueText(a)} → ${valueText(b)}`);
+  }
+  return out.length > 0 ? `changes ${out.join(", ")}` : "changes nothing";
+}
+
+const finiteMean = (xs: readonly (number | null)[]): number => {
+  const f = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x));
+  return f.length > 0 ? f.reduce((a, b) => a + b, 0) / f.length : Number.NaN;
+};
 
 /**
  * Train (or resume) the run in `opts.out`. The loop yields to the event loop every
@@ -72,6 +170,11 @@ export interface TrainSummary {
  * checkpoint, train_state and metrics are written as at a normal end, and the summary says
  * `interrupted` (the command then exits 130). A second signal kills the process at once
  * (its files are written atomically, so it leaves the last complete checkpoint).
+ *
+ * A resume checks config.json against the checkpoint, refuses a --steps below the step
+ * reached (and does nothing, `upToDate`, at it), repairs metrics.jsonl, and changes only what
+ * RESUME_MAY_CHANGE lists; all of that before it writes anything. A run that diverges
+ * ({@link DIVERGENCE}) throws {@link DivergenceError}, keeping the last good checkpoint.
  */
 export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
   for (const [flag, v] of [
@@ -81,34 +184,74 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
     if (v !== undefined && !(Number.isInteger(v) && v >= 0))
       throw new UsageError(`${flag} must be a non-negative integer, got ${v}`);
   }
-  let config: RunConfig;
+  let start: Start;
+  let flow: Flow;
+  let theory: ReturnType<typeof buildModel>["theory"];
   if (opts.resume) {
-    config = readConfig(opts.out);
-    const changed: Record<string, unknown> = { ...opts.changes };
-    const fixed = Object.keys(changed).filter((k) => !RESUME_MAY_CHANGE.includes(k));
-    if (fixed.length > 0) {
+    const out = opts.out;
+    const recorded = readConfig(out);
+    recoverRunDir(out);
+    const config = applyResumeChanges(out, recorded, opts.changes ?? {});
+    ({ theory, flow } = buildModel(recorded));
+    const saved = hasCheckpoint(out)
+      ? loadTraining(out, flow.initParams(new Rng(recorded.train.seed), recorded.train.dtype))
+      : null;
+    const step = saved?.step ?? 0;
+    const target = config.train.steps;
+    if (target < step) {
       throw new UsageError(
-        `--resume keeps the run's ${fixed.map(flagOfKey).join(", ")} (recorded in ${join(opts.out, RUN_FILES.config)}); only ${RESUME_MAY_CHANGE.map(flagOfKey).join(", ")} may change: drop the others, or train a new run with another --out`,
+        `--steps ${target} is below the step the run in ${out} has reached, ${step} (its checkpoint): a run cannot go back; give --steps above ${step} to train on, or train a new run with another --out`,
       );
     }
-    if (changed.threads === "auto") changed.threads = resolveThreads("auto", config.train.batch);
-    if (Object.keys(changed).length > 0) {
-      const source = Object.keys(changed)
-        .map((k) => `--${k}`)
-        .join(", ");
-      config = applySettings(config, changed, source);
-      writeConfig(opts.out, config);
+    if (target === step) {
+      const history = readMetrics(out).filter((r) => r.step <= step);
+      return {
+        steps: step,
+        loss: history.at(-1)?.step === step ? (history.at(-1)!.loss ?? Number.NaN) : Number.NaN,
+        ess: finiteMean(history.slice(-100).map((r) => r.ess)),
+        ms_per_step: Number.NaN,
+        rejected: saved?.rejected ?? 0,
+        checkpoint: join(out, RUN_FILES.checkpoint),
+        interrupted: false,
+        upToDate: true,
+        threads: config.train.threads,
+      };
     }
+    // Every check passed: from here on the run directory changes.
+    if (config !== recorded) writeConfig(out, config);
+    const { records, missing } = repairMetrics(out, step, saved?.metrics);
+    truncateEras(out, step);
+    if (missing.length > 0) {
+      process.stderr.write(
+        `latticeflow: warning: ${join(out, RUN_FILES.metrics)} lacks ${missing.length} of the steps 1..${step} (first ${missing[0]}), lost in a crash of the machine; the training figures will have a gap\n`,
+      );
+    }
+    if (!opts.quiet) {
+      const t = config.train;
+      process.stderr.write(
+        `latticeflow: resuming ${out} at step ${step}${saved === null ? " (no checkpoint yet: from the start)" : ""} of ${t.steps}: ` +
+          `keeps ${describeTheory(config.theory)}; ${describeFlow(config.flow)}; batch ${t.batch}, seed ${t.seed}, ${t.dtype}; ${changeText(recorded, config)}\n`,
+      );
+    }
+    const sameOptimiser =
+      config.train.lr === recorded.train.lr && config.train.clipNorm === recorded.train.clipNorm;
+    start = { config, saved, history: records, countHistory: sameOptimiser };
   } else {
     if (!opts.config) throw new UsageError("no configuration: pass --preset, --config or flags");
     if (isNonEmptyDir(opts.out)) {
       throw new UsageError(
-        `${opts.out} already holds a run: pass --resume to continue it, or choose another --out`,
+        existsSync(join(opts.out, RUN_FILES.config))
+          ? `${opts.out} already holds a run: pass --resume to continue it, or choose another --out`
+          : `${opts.out} is not empty and holds no run: choose another --out`,
       );
     }
-    config = opts.config;
+    ({ theory, flow } = buildModel(opts.config));
+    ensureOutputDirectory(opts.out, "--out");
+    // config.json first: from here on the directory is a run that --resume continues.
+    writeConfig(opts.out, opts.config);
+    start = { config: opts.config, saved: null, history: [], countHistory: true };
   }
-  const { theory, flow } = buildModel(config);
+  const config = start.config;
   const t = config.train;
   const optimizer = adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
   // One thread: the plain trainer. More: the same step with the batch split over worker
@@ -127,7 +270,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
           close() {},
         };
   try {
-    return await trainLoop(opts, config, flow, trainer);
+    return await trainLoop(opts, start, trainer);
   } finally {
     trainer.close();
   }
@@ -148,16 +291,33 @@ const YIELD_MS = 100;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function trainLoop(
-  opts: TrainOptions,
-  config: RunConfig,
-  flow: Flow,
-  trainer: Trainer,
-): Promise<TrainSummary> {
+/** A step's record in the one form checkpoints store (same keys, same order, whatever its source). */
+function stepRecord(r: StepRecord): StepRecord {
+  return { step: r.step, loss: r.loss, logp: r.logp, logq: r.logq, ess: r.ess, accepted: r.accepted };
+}
+
+/** The state to save (its arrays are never changed in place, so references do). */
+function snapshot(state: TrainState, metrics: StepRecord | undefined): SavedTraining {
+  return {
+    step: state.step,
+    params: state.params,
+    opt: state.opt,
+    rng: state.rng.state(),
+    rejected: state.rejected,
+    metrics,
+  };
+}
+
+async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Promise<TrainSummary> {
+  const { config, saved, history } = start;
+  const out = opts.out;
+  const checkpointPath = join(out, RUN_FILES.checkpoint);
   let state: TrainState;
-  if (opts.resume) {
-    const fresh = flow.initParams(new Rng(config.train.seed), config.train.dtype);
-    const saved = loadTraining(opts.out, fresh);
+  /** The metrics of `state.step` (kept in train_state: a crash may cut that line of metrics.jsonl). */
+  let last: StepRecord | undefined;
+  /** The step of the checkpoint on disk. */
+  let savedStep: number;
+  if (saved !== null) {
     state = {
       step: saved.step,
       params: saved.params,
@@ -165,15 +325,17 @@ async function trainLoop(
       rng: Rng.fromState(saved.rng),
       rejected: saved.rejected,
     };
-    truncateMetrics(opts.out, saved.step);
-    truncateEras(opts.out, saved.step);
+    const line = history.find((r) => r.step === saved.step);
+    last = saved.metrics ?? (line ? stepRecord(line) : undefined);
+    savedStep = saved.step;
   } else {
-    mkdirSync(opts.out, { recursive: true });
-    writeConfig(opts.out, config);
+    // The first checkpoint, at step 0: resumable from the first step.
     state = trainer.init(new Rng(config.train.seed));
+    saveTraining(out, snapshot(state, undefined), config);
+    savedStep = 0;
   }
 
-  const metricsPath = join(opts.out, RUN_FILES.metrics);
+  const metricsPath = join(out, RUN_FILES.metrics);
   const startStep = state.step;
   const progress = progressSink({
     total: config.train.steps,
@@ -195,7 +357,7 @@ async function trainLoop(
   const refreshPlots = () => {
     if (plotFailed) return;
     try {
-      refreshTrainingPlots(opts.out);
+      refreshTrainingPlots(out);
     } catch (e) {
       plotFailed = true; // a figure must never stop a training run
       process.stderr.write(
@@ -203,13 +365,27 @@ async function trainLoop(
       );
     }
   };
-  // The summary's ESS is over the run's last 100 steps, those before a resume included.
-  const recentEss: number[] = opts.resume
-    ? readMetrics(opts.out)
-        .slice(-100)
-        .map((r) => r.ess)
+  // The summary's ESS is over the run's last 100 steps, those before a resume included; the
+  // divergence window likewise, unless the resume changed the optimiser (a new --lr gets a
+  // fresh window).
+  const recentEss: (number | null)[] = history.slice(-100).map((r) => r.ess);
+  const recentRejected: boolean[] = start.countHistory
+    ? history.slice(-DIVERGENCE.window).map((r) => r.accepted === false)
     : [];
-  let lastLoss = Number.NaN;
+  let inARow = 0;
+  for (const r of recentRejected) inARow = r ? inARow + 1 : 0;
+  let lastLoss = history.at(-1)?.loss ?? Number.NaN;
+  /**
+   * A checkpoint that is due, held until the next step is accepted: a checkpoint's weights
+   * are then known to give a finite step, so the checkpoint a diverged run keeps is a good one.
+   */
+  let held: SavedTraining | undefined;
+  const metricsFd = openSync(metricsPath, "a");
+  const save = (s: SavedTraining) => {
+    fsyncSync(metricsFd); // the metrics a checkpoint covers are on disk before it
+    saveTraining(out, s, config);
+    savedStep = s.step;
+  };
   const t0 = performance.now();
   let lastYield = t0;
   try {
@@ -217,38 +393,72 @@ async function trainLoop(
       const m = trainer.step(state);
       const now = performance.now();
       const seconds = (now - t0) / 1000;
-      const { batchLogp: _p, batchLogq: _q, ...scalars } = m;
-      appendFileSync(metricsPath, `${JSON.stringify({ ...scalars, seconds: Number(seconds.toFixed(3)) })}\n`);
-      recordEra(opts.out, m, eraEvery);
+      last = stepRecord(m);
+      writeSync(metricsFd, `${JSON.stringify({ ...last, seconds: Number(seconds.toFixed(3)) })}\n`);
+      recordEra(out, m, eraEvery);
       if (plotEvery > 0 && state.step % plotEvery === 0) refreshPlots();
       recentEss.push(m.ess);
       if (recentEss.length > 100) recentEss.shift();
       lastLoss = m.loss;
       progress.update(state.step, m);
-      if (state.step % config.train.checkpointEvery === 0) saveTraining(opts.out, state, config);
+      if (held !== undefined && m.accepted) save(held);
+      held = state.step % config.train.checkpointEvery === 0 ? snapshot(state, last) : undefined;
+      recentRejected.push(!m.accepted);
+      if (recentRejected.length > DIVERGENCE.window) recentRejected.shift();
+      inARow = m.accepted ? 0 : inARow + 1;
+      const inWindow = recentRejected.filter(Boolean).length;
+      if (inARow >= DIVERGENCE.inARow || inWindow > DIVERGENCE.maxInWindow) {
+        throw new DivergenceError(
+          divergedLine(
+            out,
+            config,
+            state.step,
+            inARow >= DIVERGENCE.inARow
+              ? `the last ${inARow} steps were all rejected`
+              : `${inWindow} of the last ${recentRejected.length} steps were rejected`,
+            savedStep,
+          ),
+        );
+      }
       if (now - lastYield >= YIELD_MS) {
         await yieldToEventLoop(); // lets a pending SIGINT/SIGTERM set `interrupted`
         lastYield = performance.now();
       }
     }
+    save(snapshot(state, last));
   } finally {
+    closeSync(metricsFd);
     progress.stop();
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
   }
-  saveTraining(opts.out, state, config);
   if (plotEvery > 0 && state.step % plotEvery !== 0) refreshPlots();
   const done = state.step - startStep;
   return {
     steps: state.step,
-    loss: lastLoss,
-    ess: recentEss.length ? recentEss.reduce((a, b) => a + b, 0) / recentEss.length : Number.NaN,
+    loss: lastLoss ?? Number.NaN,
+    ess: finiteMean(recentEss),
     ms_per_step: done > 0 ? (performance.now() - t0) / done : Number.NaN,
     rejected: state.rejected,
-    checkpoint: join(opts.out, RUN_FILES.checkpoint),
+    checkpoint: checkpointPath,
     interrupted,
+    upToDate: false,
     threads: config.train.threads,
   };
+}
+
+/** The one line of a diverged run: what happened, at which step, what was kept, what to do. */
+function divergedLine(out: string, config: RunConfig, step: number, what: string, savedStep: number): string {
+  const t = config.train;
+  const fix =
+    t.clipNorm === null
+      ? `lower --lr (now ${t.lr}) or add --clip-norm`
+      : `lower --lr (now ${t.lr}) or --clip-norm (now ${t.clipNorm})`;
+  return (
+    `training diverged at step ${step}: ${what} (non-finite loss, gradient or weights); ` +
+    `kept the last good checkpoint, step ${savedStep} (${join(out, RUN_FILES.checkpoint)}), and the metrics; ` +
+    `${fix}, then continue with: latticeflow train --resume --out ${shellWord(out)} --lr <smaller>`
+  );
 }
 
 /** `path` as a shell word (quoted only when it needs to be), for commands we suggest. */
@@ -292,20 +502,38 @@ export function registerTrainCommand(program: Command): void {
   addSpecFlags(train, specFlags);
   train.action(async (o: Record<string, unknown>) => {
     const resume = o.resume === true;
+    const out = o.out as string;
     const flags = settingsFromFlags(o, specFlags);
+    if (resume) {
+      const given = (["preset", "config"] as const).filter((k) => o[k] !== undefined).map((k) => `--${k}`);
+      if (given.length > 0) {
+        throw new UsageError(
+          `--resume takes the run's settings from ${join(out, RUN_FILES.config)}: drop ${given.join(" and ")} (only ${RESUME_MAY_CHANGE.map(flagOfKey).join(", ")} may change)`,
+        );
+      }
+    }
     const config = resume
       ? undefined
       : (mergedConfig(o.preset as string | undefined, o.config as string | undefined, flags) ??
         presetConfig("phi4-notebook"));
-    const s = await runTraining({
-      out: o.out as string,
-      config,
-      resume,
-      changes: resume ? flags : undefined,
-      quiet: o.quiet === true,
-      plotEvery: o.plotEvery as number | undefined,
-      eraEvery: o.eraEvery as number,
-    });
+    let s: TrainSummary;
+    try {
+      s = await runTraining({
+        out,
+        config,
+        resume,
+        changes: resume ? flags : undefined,
+        quiet: o.quiet === true,
+        plotEvery: o.plotEvery as number | undefined,
+        eraEvery: o.eraEvery as number,
+      });
+    } catch (e) {
+      if (!(e instanceof DivergenceError)) throw e;
+      // A runtime failure, not a usage error: one line, exit code 1.
+      process.stderr.write(`latticeflow: error: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
     const summary = {
       steps: s.steps,
       loss: s.loss,
@@ -318,7 +546,12 @@ export function registerTrainCommand(program: Command): void {
     // Interrupted: the JSON summary still (scripts read the last stdout line), but instead of
     // the sentence one line on stderr saying where the run stopped and how to go on.
     if (o.json) printJson(summary);
-    else if (!s.interrupted) {
+    else if (s.upToDate) {
+      console.log(
+        `nothing to do: the run in ${out} is already at step ${s.steps}, its --steps; ` +
+          `to train on: latticeflow train --resume --out ${shellWord(out)} --steps <more than ${s.steps}>`,
+      );
+    } else if (!s.interrupted) {
       console.log(
         `trained to step ${s.steps}: ` +
           `loss ${fmt(s.loss)}, ESS (last 100) ${fmt(s.ess)}, ${fmt(s.ms_per_step, 1)} ms/step on ${s.threads} thread${s.threads > 1 ? "s" : ""}, ` +
@@ -326,7 +559,7 @@ export function registerTrainCommand(program: Command): void {
       );
     }
     if (s.interrupted) {
-      process.stderr.write(`${interruptedLine(s, o.out as string)}\n`);
+      process.stderr.write(`${interruptedLine(s, out)}\n`);
       process.exitCode = 130;
     }
   });

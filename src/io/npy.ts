@@ -2,7 +2,7 @@
  * Reader and writer for NumPy .npy arrays of little-endian float64/float32 in C order
  * (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html). Browser-safe.
  */
-import { alignedHostBytes, FormatError, littleEndianBytes } from "./safetensors.js";
+import { alignedHostBytes, FormatError, littleEndianBytes, quoted } from "./safetensors.js";
 
 export { FormatError };
 
@@ -25,6 +25,13 @@ function elementCount(shape: readonly number[]): number {
 /** Python's repr of a tuple of ints: (), (3,), (2, 3). */
 function shapeRepr(shape: readonly number[]): string {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
+}
+
+/** A shape for a one-line message: at most 8 sizes shown. */
+function shapeText(shape: readonly number[]): string {
+  return shape.length <= 8
+    ? shapeRepr(shape)
+    : `(${shape.slice(0, 4).join(", ")}, …, ${shape.slice(-2).join(", ")}) (${shape.length} dimensions)`;
 }
 
 /** Magic, version, header length and header (space padded, ending in '\n') before the data. */
@@ -83,7 +90,7 @@ class PyLiteralParser {
     this.expect("{");
     while (!this.eat("}")) {
       const key = this.parseString();
-      if (dict.has(key)) this.fail(`duplicate key '${key}'`);
+      if (dict.has(key)) this.fail(`duplicate key ${quoted(key)}`);
       this.expect(":");
       dict.set(key, this.parseValue());
       if (!this.eat(",")) {
@@ -125,11 +132,17 @@ class PyLiteralParser {
 
   private parseInt(): number {
     this.skipSpace();
-    const m = /^\d+L?/.exec(this.text.slice(this.pos)); // Python 2 numpy wrote longs as 3L.
+    // Python 2 numpy wrote longs as 3L. Sticky: matched in place, not on a copy of the rest.
+    const re = /\d+L?/y;
+    re.lastIndex = this.pos;
+    const m = re.exec(this.text);
     if (m === null) this.fail("expected a string, bool, int or tuple");
     this.pos += m[0].length;
     const n = Number.parseInt(m[0], 10);
-    if (!Number.isSafeInteger(n)) this.fail(`integer ${m[0]} is too large`);
+    if (!Number.isSafeInteger(n))
+      this.fail(
+        `integer ${m[0].length > 24 ? `${m[0].slice(0, 24)}… (${m[0].length} digits)` : m[0]} is too large`,
+      );
     return n;
   }
 
@@ -146,7 +159,10 @@ class PyLiteralParser {
   }
 
   private skipSpace(): void {
-    while (this.pos < this.text.length && /\s/.test(this.text[this.pos]!)) this.pos++;
+    const re = /\s*/y;
+    re.lastIndex = this.pos;
+    re.exec(this.text);
+    this.pos = re.lastIndex;
   }
 
   private eat(token: string): boolean {
@@ -203,9 +219,12 @@ function readPreamble(bytes: Uint8Array): Preamble {
 }
 
 function decodeLatin1(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return s;
+  // Exact latin1 (TextDecoder's "latin1" is windows-1252), in chunks that fit an argument list.
+  const parts: string[] = [];
+  for (let i = 0; i < bytes.length; i += 8192) {
+    parts.push(String.fromCharCode(...bytes.subarray(i, i + 8192)));
+  }
+  return parts.join("");
 }
 
 function decodeUtf8(bytes: Uint8Array): string {
@@ -222,13 +241,19 @@ interface NpyHeader {
 }
 
 function interpretHeader(dict: Map<string, PyValue>): NpyHeader {
-  const keys = [...dict.keys()].sort().join(", ");
-  if (keys !== "descr, fortran_order, shape") {
-    throw new FormatError(`npy header must have keys descr, fortran_order, shape; has ${keys || "none"}`);
+  const keys = [...dict.keys()].sort();
+  if (keys.join(", ") !== "descr, fortran_order, shape") {
+    const has =
+      keys.length > 6
+        ? [...keys.slice(0, 6).map((k) => quoted(k)), `… (${keys.length} keys)`]
+        : keys.map((k) => quoted(k));
+    throw new FormatError(
+      `npy header must have keys descr, fortran_order, shape; has ${has.join(", ") || "none"}`,
+    );
   }
   const descr = dict.get("descr");
   if (descr !== "<f8" && descr !== "<f4") {
-    throw new FormatError(`unsupported npy dtype ${JSON.stringify(descr)} (supported: '<f8', '<f4')`);
+    throw new FormatError(`unsupported npy dtype ${quoted(descr, '"')} (supported: '<f8', '<f4')`);
   }
   const fortranOrder = dict.get("fortran_order");
   if (typeof fortranOrder !== "boolean") throw new FormatError("npy header: fortran_order is not a bool");
@@ -248,7 +273,7 @@ export function decodeNpy(bytes: Uint8Array): DecodedNpy {
   const available = bytes.length - dataStart;
   if (available < needed) {
     throw new FormatError(
-      `npy file is truncated: shape ${shapeRepr(shape)} needs ${needed} bytes, file has ${available}`,
+      `npy file is truncated: shape ${shapeText(shape)} needs ${needed} bytes, file has ${available}`,
     );
   }
   if (available > needed) {

@@ -88,20 +88,20 @@ export function alignedHostBytes(bytes: Uint8Array, itemsize: number): ArrayBuff
 function checkInputTensor(name: string, t: SafetensorsTensor): void {
   if (name === METADATA_KEY) throw new RangeError(`tensor name ${METADATA_KEY} is reserved for metadata`);
   const info = DTYPES[t.dtype];
-  if (info === undefined) throw new RangeError(`tensor '${name}': unknown dtype ${String(t.dtype)}`);
+  if (info === undefined) throw new RangeError(`tensor ${quoted(name)}: unknown dtype ${String(t.dtype)}`);
   if (!(t.data instanceof info.arrayType)) {
     throw new RangeError(
-      `tensor '${name}': dtype ${t.dtype} needs a ${info.arrayType.name}, got ${t.data.constructor.name}`,
+      `tensor ${quoted(name)}: dtype ${t.dtype} needs a ${info.arrayType.name}, got ${t.data.constructor.name}`,
     );
   }
   for (const d of t.shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new RangeError(`tensor '${name}': invalid shape [${t.shape.join(",")}]`);
+      throw new RangeError(`tensor ${quoted(name)}: invalid shape [${t.shape.join(",")}]`);
     }
   }
   if (elementCount(t.shape) !== t.data.length) {
     throw new RangeError(
-      `tensor '${name}': shape [${t.shape.join(",")}] has ${elementCount(t.shape)} elements, data has ${t.data.length}`,
+      `tensor ${quoted(name)}: shape [${t.shape.join(",")}] has ${elementCount(t.shape)} elements, data has ${t.data.length}`,
     );
   }
 }
@@ -120,35 +120,52 @@ function encodeHeader(header: Record<string, unknown>): Uint8Array {
   return padded;
 }
 
-/** Serializes tensors (laid out contiguously in sorted-name order) and optional string metadata. */
+/**
+ * Serializes tensors (laid out contiguously in sorted-name order) and optional string metadata.
+ * `dataMetadata`, if given, sees the finished data region (the bytes after the header) and returns
+ * more metadata entries, e.g. a content hash of the tensor data (src/io/files.ts adds `sha256`).
+ */
 export function encodeSafetensors(
   tensors: Record<string, SafetensorsTensor>,
   metadata: Record<string, string> = {},
+  dataMetadata?: (data: Uint8Array) => Record<string, string>,
 ): Uint8Array {
   checkMetadata(metadata);
   const names = Object.keys(tensors).sort();
-  const entries: [string, unknown][] = [];
-  if (Object.keys(metadata).length > 0) entries.push([METADATA_KEY, metadata]);
+  const layout: [string, unknown][] = [];
   let offset = 0;
   for (const name of names) {
     const t = tensors[name]!;
     checkInputTensor(name, t);
     const end = offset + t.data.byteLength;
-    entries.push([name, { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, end] }]);
+    layout.push([name, { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, end] }]);
     offset = end;
   }
-  // fromEntries rather than assignment, so that a tensor named "__proto__" stays an ordinary key.
-  const header = encodeHeader(Object.fromEntries(entries));
-  const out = new Uint8Array(8 + header.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
-  out.set(header, 8);
-  let pos = 8 + header.length;
+  const data = new Uint8Array(offset);
+  let pos = 0;
   for (const name of names) {
     const t = tensors[name]!;
-    out.set(littleEndianBytes(t.data, DTYPES[t.dtype].itemsize), pos);
+    data.set(littleEndianBytes(t.data, DTYPES[t.dtype].itemsize), pos);
     pos += t.data.byteLength;
   }
+  const meta = dataMetadata ? { ...metadata, ...dataMetadata(data) } : metadata;
+  checkMetadata(meta);
+  const entries: [string, unknown][] = Object.keys(meta).length > 0 ? [[METADATA_KEY, meta]] : [];
+  // fromEntries rather than assignment, so that a tensor named "__proto__" stays an ordinary key.
+  const header = encodeHeader(Object.fromEntries([...entries, ...layout]));
+  const out = new Uint8Array(8 + header.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+  out.set(header, 8);
+  out.set(data, 8 + header.length);
   return out;
+}
+
+/**
+ * Where the data region of a safetensors file starts (8 + the header length), for files that
+ * decodeSafetensors accepted: the bytes a content hash in the metadata covers.
+ */
+export function safetensorsDataStart(bytes: Uint8Array): number {
+  return 8 + readHeaderLength(bytes);
 }
 
 /** Header entry of one tensor after validation; offsets are relative to the data region. */
@@ -168,6 +185,31 @@ function isNonNegativeIntArray(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
 
+/**
+ * A name or value from a file, quoted for a one-line message: control characters escaped, at
+ * most 40 characters, and never a walk through a nested value (JSON.stringify of a list nested
+ * 100 000 deep overflows the stack).
+ */
+export function quoted(v: unknown, quote: "'" | '"' = "'"): string {
+  if (typeof v === "string") {
+    const s = JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+    return quote === '"' ? s : `'${s.slice(1, -1).replace(/\\"/g, '"')}'`;
+  }
+  if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  return typeof v === "object" ? "an object" : typeof v;
+}
+
+/** The header size limit of the reference implementation (huggingface/safetensors): 100 MB. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** A shape for a one-line message: at most 8 sizes shown. */
+function shapeText(shape: readonly number[]): string {
+  return shape.length <= 8
+    ? `[${shape.join(",")}]`
+    : `[${shape.slice(0, 4).join(",")},…,${shape.slice(-2).join(",")}] (${shape.length} dimensions)`;
+}
+
 function readHeaderLength(bytes: Uint8Array): number {
   if (bytes.length < 8) {
     throw new FormatError(
@@ -179,6 +221,9 @@ function readHeaderLength(bytes: Uint8Array): number {
     throw new FormatError(
       `checkpoint is truncated or not safetensors: header length ${n} exceeds the ${bytes.length - 8} bytes after it`,
     );
+  }
+  if (n > BigInt(MAX_HEADER_BYTES)) {
+    throw new FormatError(`header of ${n} bytes exceeds the safetensors limit of ${MAX_HEADER_BYTES} bytes`);
   }
   return Number(n);
 }
@@ -204,28 +249,29 @@ function parseMetadata(value: unknown): Record<string, string> {
   if (value === undefined) return {};
   if (!isRecord(value)) throw new FormatError(`${METADATA_KEY} is not a JSON object`);
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== "string") throw new FormatError(`metadata '${k}' is not a string`);
+    if (typeof v !== "string") throw new FormatError(`metadata ${quoted(k)} is not a string`);
   }
   return Object.fromEntries(Object.entries(value)) as Record<string, string>;
 }
 
 function parseTensorSpec(name: string, value: unknown): TensorSpec {
-  if (!isRecord(value)) throw new FormatError(`tensor '${name}': header entry is not a JSON object`);
+  if (!isRecord(value)) throw new FormatError(`tensor ${quoted(name)}: header entry is not a JSON object`);
   const { dtype, shape, data_offsets: offsets } = value;
   if (!isDtype(dtype)) {
     throw new FormatError(
-      `tensor '${name}': unsupported dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(DTYPES).join(", ")})`,
+      `tensor ${quoted(name)}: unsupported dtype ${quoted(dtype, '"')} (supported: ${Object.keys(DTYPES).join(", ")})`,
     );
   }
-  if (!isNonNegativeIntArray(shape)) throw new FormatError(`tensor '${name}': shape is not a list of sizes`);
+  if (!isNonNegativeIntArray(shape))
+    throw new FormatError(`tensor ${quoted(name)}: shape is not a list of sizes`);
   if (!isNonNegativeIntArray(offsets) || offsets.length !== 2 || offsets[0]! > offsets[1]!) {
-    throw new FormatError(`tensor '${name}': data_offsets must be [begin, end] with begin <= end`);
+    throw new FormatError(`tensor ${quoted(name)}: data_offsets must be [begin, end] with begin <= end`);
   }
   const [begin, end] = offsets as [number, number];
   const needed = elementCount(shape) * DTYPES[dtype].itemsize;
   if (end - begin !== needed) {
     throw new FormatError(
-      `tensor '${name}': shape [${shape.join(",")}] of ${dtype} needs ${needed} bytes, data_offsets give ${end - begin}`,
+      `tensor ${quoted(name)}: shape ${shapeText(shape)} of ${dtype} needs ${needed} bytes, data_offsets give ${end - begin}`,
     );
   }
   return { name, dtype, shape, begin, end };
@@ -239,11 +285,11 @@ function checkLayout(specs: TensorSpec[], dataLength: number): void {
   for (const s of sorted) {
     if (s.begin < pos) {
       throw new FormatError(
-        `tensors '${prev!.name}' and '${s.name}' overlap: [${prev!.begin},${prev!.end}) and [${s.begin},${s.end})`,
+        `tensors ${quoted(prev!.name)} and ${quoted(s.name)} overlap: [${prev!.begin},${prev!.end}) and [${s.begin},${s.end})`,
       );
     }
     if (s.begin > pos)
-      throw new FormatError(`data region has a gap of ${s.begin - pos} bytes before '${s.name}'`);
+      throw new FormatError(`data region has a gap of ${s.begin - pos} bytes before ${quoted(s.name)}`);
     pos = s.end;
     prev = s;
   }

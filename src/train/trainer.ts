@@ -1,6 +1,7 @@
 /**
  * One reverse-KL training step and the state it advances. A step whose loss or gradient is
- * not finite is rejected: parameters and optimiser state stay as they were, and it is counted.
+ * not finite, or whose update would make a weight non-finite, is rejected: parameters and
+ * optimiser state stay as they were, and it is counted.
  */
 
 import { essFromLogWeights } from "../analysis/reweighting.js";
@@ -25,7 +26,7 @@ export interface StepMetrics {
   logp: number;
   logq: number;
   ess: number;
-  /** False when the step was rejected for a non-finite loss or gradient. */
+  /** False when the step was rejected for a non-finite loss, gradient or updated weight. */
   accepted: boolean;
   /** Per-sample log p̃ = −S and log q of the step's batch (for S_eff-vs-S pictures). */
   batchLogp: Float64Array;
@@ -53,8 +54,8 @@ function allFinite(grads: Params): boolean {
 
 /**
  * The common end of a training step, given the loss, its gradient and the batch's per-sample
- * log p̃ and log q: reject a non-finite step or apply the optimiser, advance `state` in
- * place, and report the metrics. (Also used by the multi-threaded trainer, src/parallel.)
+ * log p̃ and log q: apply the optimiser, or reject a step that is not finite (loss, gradient
+ * or updated weights), advance `state` in place, and report the metrics. (Also used by the multi-threaded trainer, src/parallel.)
  */
 export function finishStep(
   optimizer: Optimizer,
@@ -69,14 +70,19 @@ export function finishStep(
   const batchLogq = Float64Array.from(logq);
   const logw = new Float64Array(batch);
   for (let i = 0; i < batch; i++) logw[i] = batchLogp[i]! - batchLogq[i]!;
-  const accepted = Number.isFinite(value) && allFinite(grads);
+  let accepted = Number.isFinite(value) && allFinite(grads);
   if (accepted) {
     const { updates, state: opt } = optimizer.update(grads, state.opt);
-    state.params = applyUpdates(state.params, updates);
-    state.opt = opt;
-  } else {
-    state.rejected++;
+    const params = applyUpdates(state.params, updates);
+    // A finite gradient can still overflow the weights (a huge --lr, float32): reject that too,
+    // so that a checkpoint never holds non-finite weights.
+    accepted = allFinite(params);
+    if (accepted) {
+      state.params = params;
+      state.opt = opt;
+    }
   }
+  if (!accepted) state.rejected++;
   state.step++;
   return {
     step: state.step,

@@ -43,14 +43,14 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
       gx = allocate(dtype, m * k); // G·W: A = G [M, N], B = W [N, K]
       gemm({ m, n: k, p: n, a: g, aT: false, b: weight.data, bT: false, bias: null }, gx);
     }
+    if (bias !== null && needs[2]) gb = allocate(dtype, n); // column sums of G
     if (needs[1]) {
-      gw = allocate(dtype, n * k); // Gᵀ·x: A(j, i) = G[i, j], B = x [M, K]
-      gemm({ m: n, n: k, p: m, a: g, aT: true, b: x.data, bT: false, bias: null }, gw);
-    }
-    if (bias !== null && needs[2]) {
-      gb = allocate(dtype, n);
-      columnSums(g, m, n, gb);
-    }
+      gw = allocate(dtype, n * k); // Gᵀ·x: A(j, i) = G[i, j], B = x [M, K]; with G's column sums
+      gemm(
+        { m: n, n: k, p: m, a: g, aT: true, b: x.data, bT: false, bias: null, aSums: gb ?? undefined },
+        gw,
+      );
+    } else if (gb) columnSums(g, m, n, gb);
     return bias === null ? [gx, gw] : [gx, gw, gb];
   });
 }

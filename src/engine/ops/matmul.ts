@@ -12,6 +12,15 @@ import { record } from "../autodiff.js";
 import { allocate, type FloatArray, Tensor } from "../tensor.js";
 import { type GemmOperands, gemmUsesWasm, simdGemm } from "../wasm/simd-gemm.js";
 
+/** sums[c] = Σ_r x[r·cols + c], in ascending r from 0. */
+export function columnSums(x: FloatArray, rows: number, cols: number, sums: FloatArray): void {
+  sums.fill(0, 0, cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) sums[j]! += x[o + j];
+  }
+}
+
 /**
  * The TypeScript twin: c[i·n + j] = Σ_p A(i, p) B(p, j) (+ bias[j]), A(i, p) = aT ? a[p·m + i]
  * : a[i·p + p], B(p, j) = bT ? b[j·P + p] : b[p·n + j]. float32 rounds each product before the
@@ -27,6 +36,7 @@ export function gemmJs(o: GemmOperands, c: FloatArray): void {
     b = t;
     bT = false;
   }
+  if (o.aSums) columnSums(a, aT ? p : m, aT ? m : p, o.aSums);
   c.fill(0, 0, m * n);
   const f32 = c instanceof Float32Array;
   for (let i = 0; i < m; i++) {

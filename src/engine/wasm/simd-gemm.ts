@@ -477,6 +477,70 @@ export function unpadFn(f: Flavour): number[] {
   return c.body();
 }
 
+/**
+ * colsum(src, dst, rows, cols): dst[c] = Σ_r src[r·cols + c], each column summed in ascending r
+ * from 0 (the order of the TypeScript loop it replaces): rows stream through, dst accumulates.
+ */
+export function colsumFn(f: Flavour): number[] {
+  const c = new Code(10);
+  const [SRC, DST, ROWS, COLS] = [0, 1, 2, 3];
+  const r = c.local(I32);
+  const s = c.local(I32);
+  const d = c.local(I32);
+  const vend = c.local(I32);
+  const end = c.local(I32);
+  const [sload, sadd, sstore] = f.eb === 4 ? [0x2a, 0x92, 0x38] : [0x2b, 0xa0, 0x39];
+  c.get(DST).i32(0).get(COLS).i32(f.eb).op(MUL).op(0xfc, 11, 0); // memory.fill
+  c.get(DST).get(COLS).i32(f.eb).op(MUL, ADD).set(end);
+  c.get(DST).get(COLS).i32(-f.lanes).op(0x71).i32(f.eb).op(MUL, ADD).set(vend);
+  c.get(SRC).set(s);
+  c.i32(0).set(r);
+  doWhile(
+    c,
+    () => {
+      c.get(DST).set(d);
+      ifThen(
+        c,
+        () => c.get(d).get(vend).op(LT_U),
+        () =>
+          doWhile(
+            c,
+            () => {
+              c.get(d);
+              c.get(d).simd(LOAD, ...mem(0));
+              c.get(s)
+                .simd(LOAD, ...mem(0))
+                .simd(f.add)
+                .simd(STORE, ...mem(0));
+              c.get(s).i32(16).op(ADD).set(s);
+              c.get(d).i32(16).op(ADD).set(d);
+            },
+            () => c.get(d).get(vend).op(LT_U),
+          ),
+      );
+      ifThen(
+        c,
+        () => c.get(d).get(end).op(LT_U),
+        () =>
+          doWhile(
+            c,
+            () => {
+              c.get(d);
+              c.get(d).op(sload, 0, 0);
+              c.get(s).op(sload, 0, 0, sadd, sstore, 0, 0);
+              c.get(s).i32(f.eb).op(ADD).set(s);
+              c.get(d).i32(f.eb).op(ADD).set(d);
+            },
+            () => c.get(d).get(end).op(LT_U),
+          ),
+      );
+      c.get(r).i32(1).op(ADD).set(r);
+    },
+    () => c.get(r).get(ROWS).op(LT_S),
+  );
+  return c.body();
+}
+
 /** i8x16.shuffle of a and b (on the stack) picking 4-byte (f32) or 8-byte (f64) lanes 0–7. */
 function shuffle(c: Code, eb: number, lanes: number[]): void {
   const bytes: number[] = [];
@@ -559,6 +623,7 @@ function moduleBytes(f: Flavour, t: GemmTile): Uint8Array {
     ["packB", packFn(f, t.nv * f.lanes)],
     ["peak", peakFn(f, PEAK_CHAINS)],
     ["unpad", unpadFn(f)],
+    ["colsum", colsumFn(f)],
   ];
   const bytes = [
     0x00,
@@ -585,6 +650,7 @@ export interface GemmKernels {
   packB: Fn10;
   peak: Fn10;
   unpad: Fn10;
+  colsum: Fn10;
   tile: GemmTile;
   dtype: DType;
 }
@@ -644,6 +710,12 @@ export interface GemmOperands {
   b: FloatArray;
   bT: boolean;
   bias: FloatArray | null;
+  /**
+   * Also the column sums of the array `a` itself ([p, m] if aT, else [m, p]), summed in
+   * ascending row order from 0: aSums[c] = Σ_r a[r·cols + c] (a dense layer's bias gradient,
+   * from the cotangent that its weight-gradient product reads anyway).
+   */
+  aSums?: FloatArray;
 }
 
 /**
@@ -662,7 +734,8 @@ export function simdGemm(o: GemmOperands, c: FloatArray, blocking?: GemmBlocking
   const nP = Math.ceil(n / nr);
   const mp = mP * k.tile.mr;
   const np = nP * nr;
-  const sizes = [m * p, p * n, mp * p, np * p, mp * np, bias ? np : 0, np === n ? 0 : m * n];
+  const sumCols = o.aSums ? (o.aT ? m : p) : 0;
+  const sizes = [m * p, p * n, mp * p, np * p, mp * np, bias ? np : 0, np === n ? 0 : m * n, sumCols];
   const offs: number[] = [];
   try {
     for (const s of sizes) offs.push(alloc(s * eb));
@@ -671,7 +744,8 @@ export function simdGemm(o: GemmOperands, c: FloatArray, blocking?: GemmBlocking
     if (e instanceof RangeError) return false;
     throw e;
   }
-  const [aRaw, bRaw, aPack, bPack, cOut, bOff, cDense] = offs as [
+  const [aRaw, bRaw, aPack, bPack, cOut, bOff, cDense, sOff] = offs as [
+    number,
     number,
     number,
     number,
@@ -687,6 +761,10 @@ export function simdGemm(o: GemmOperands, c: FloatArray, blocking?: GemmBlocking
       const bv = view(dtype, bOff, np);
       bv.set(bias);
       bv.fill(0, n);
+    }
+    if (o.aSums) {
+      k.colsum(aRaw, sOff, o.aT ? p : m, sumCols, 0, 0, 0, 0, 0, 0);
+      o.aSums.set(view(dtype, sOff, sumCols));
     }
     // A panels run along i, B panels along j: strides (along p, along the panel) in bytes.
     if (o.aT) k.packA(aRaw, aPack, p, m, m * eb, eb, 0, 0, 0, 0);
