@@ -16,7 +16,7 @@ import { registerMeasureCommand } from "./measure-command.js";
 import { registerPlotCommand } from "./plot-command.js";
 import { registerReportCommand } from "./report-command.js";
 import { registerSampleCommand } from "./sample-command.js";
-import { registerTrainCommand } from "./train-command.js";
+import { DivergenceError, registerTrainCommand } from "./train-command.js";
 import { registerWebCommand } from "./web-command.js";
 
 export function buildProgram(): Command {
@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    if (e instanceof WorkerError || e instanceof NonFiniteProposalError) {
+    if (e instanceof WorkerError || e instanceof NonFiniteProposalError || e instanceof DivergenceError) {
       // Not the user's input, but still one line: the message says how to see the cause (a
       // worker) or names the bad flow sample and the likely fix (a diverged flow).
       process.stderr.write(`latticeflow: error: ${e.message}\n`);
