@@ -24,19 +24,10 @@
  * - config.json and the checkpoint (whose metadata holds the config it was trained with) must
  *   agree on the theory, flow, dtype, seed and batch, or the run is refused with one line.
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Params, Tensor } from "../engine/index.js";
-import { readSafetensorsFile, writeFileAtomic, writeSafetensorsFile } from "../io/files.js";
+import { readSafetensorsFile, syncDirectory, writeFileAtomic, writeSafetensorsFile } from "../io/files.js";
 import { FormatError, type SafetensorsTensor } from "../io/safetensors.js";
 import { parseRunConfig, type RunConfig } from "../model/index.js";
 import type { RngState } from "../rng/philox.js";
@@ -127,19 +118,6 @@ function toSafetensors(t: Tensor): SafetensorsTensor {
     : { dtype: "F64", shape: [...t.shape], data: t.data };
 }
 
-/** fsync a directory so that renames in it survive a crash; best effort (not every platform can). */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // The files are complete and in place; only the durability of the rename is at stake.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 /**
  * Write the checkpoint and train_state of `s` as a pair (see the file comment for the order).
  * Both files are a function of the training state and `config` only (no times), so a resumed
@@ -169,7 +147,7 @@ export function saveTraining(dir: string, s: SavedTraining, config: RunConfig): 
     config: JSON.stringify(config),
   });
   renameSync(pending, join(dir, RUN_FILES.trainState));
-  syncDir(dir);
+  syncDirectory(dir);
 }
 
 /** The step a checkpoint file's metadata records, or null if the file is unreadable. */
@@ -194,7 +172,7 @@ export function recoverRunDir(dir: string): void {
   const step = stepOf(pending);
   if (step !== null && existsSync(checkpoint) && stepOf(checkpoint) === step) {
     renameSync(pending, join(dir, RUN_FILES.trainState));
-    syncDir(dir);
+    syncDirectory(dir);
   } else {
     rmSync(pending, { force: true });
   }

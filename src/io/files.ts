@@ -160,7 +160,7 @@ function tempPathFor(path: string): string {
 }
 
 /** Makes the rename durable; best effort, since some platforms (Windows) cannot fsync a directory. */
-function syncDirectory(dir: string): void {
+export function syncDirectory(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, "r");
