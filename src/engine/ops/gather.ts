@@ -18,6 +18,15 @@ function layout(shape: readonly number[], axis: number) {
 function gatherKernel(src: FloatArray, n: number, outer: number, inner: number, idx: Int32Array): FloatArray {
   const m = idx.length;
   const out = allocate(src instanceof Float32Array ? "float32" : "float64", outer * m * inner);
+  if (inner === 1) {
+    // One element per index (sites of a flattened lattice): a plain loop, no view per element.
+    for (let o = 0; o < outer; o++) {
+      const so = o * n;
+      const oo = o * m;
+      for (let j = 0; j < m; j++) out[oo + j] = src[so + idx[j]!]!;
+    }
+    return out;
+  }
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < m; j++) {
       const from = (o * n + idx[j]!) * inner;
