@@ -22,6 +22,54 @@ const losses = (dir: string): number[] =>
     .map((l) => JSON.parse(l).loss);
 const configOf = (dir: string) => JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
 
+describe("--flow realnvp-mlp from the CLI: two threads, exact resume, flow MH", () => {
+  const MLP = ["--flow", "realnvp-mlp", "--L", "4", "--layers", "4", "--hidden", "16,16", "--batch", "16"];
+  it("trains on 2 threads, resumes to the same bytes, and samples with MH on 2 threads", async () => {
+    const straight = join(tmp, "mlp-straight");
+    const split = join(tmp, "mlp-split");
+    const common = [...MLP, "--threads", "2", "--seed", "7", "--checkpoint-every", "3", "--quiet"];
+    const [a, b] = await Promise.all([
+      run("train", ...common, "--steps", "6", "--out", straight, "--json"),
+      run("train", ...common, "--steps", "3", "--out", split, "--json"),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(configOf(straight).flow).toEqual({
+      kind: "realnvp-mlp",
+      layers: 4,
+      hidden: [16, 16],
+      partition: "stripes",
+      identityInit: true,
+    });
+    const c = await run("train", "--resume", "--steps", "6", "--out", split, "--quiet", "--json");
+    expect(c.code, c.stderr).toBe(0);
+    expect(losses(split)).toEqual(losses(straight));
+    for (const f of ["checkpoint.safetensors", "train_state.safetensors"])
+      expect(readFileSync(join(split, f))).toEqual(readFileSync(join(straight, f)));
+    const out = join(tmp, "mlp-mh.npy");
+    const s = await run(
+      "sample",
+      "--run",
+      split,
+      "--n",
+      "64",
+      "--mh",
+      "--batch",
+      "16",
+      "--threads",
+      "2",
+      "--out",
+      out,
+      "--json",
+    );
+    expect(s.code, s.stderr).toBe(0);
+    const r = lastJson(s.stdout);
+    expect(r.n).toBe(64);
+    expect(r.acceptance).toBeGreaterThan(0);
+    expect(existsSync(out)).toBe(true);
+  });
+});
+
 describe("train --threads", () => {
   it("two threads: the same first loss as one thread, later ones within rounding; recorded", async () => {
     const one = join(tmp, "t1");

@@ -129,6 +129,16 @@ describe("bad input: one line naming the problem and the fix, exit 2, nothing wr
     ["non-numeric flag", ["train", "--m2", "abc"], /--m2 expects a number/],
     ["unknown flag", ["train", "--bogus"], /unknown option '--bogus'/],
     ["negative lambda", ["train", "--lam", "-1"], /--lam/],
+    // issue 16's cases: an extent that would exhaust memory, a kernel wider than the lattice
+    ["L = 1e9", ["train", "--L", "1e9"], /'L' must be an integer from 1/],
+    ["kernel wider than L", ["train", "--L", "8", "--kernel", "9"], /kernel = 9 is wider than the lattice/],
+    ["a flag of another theory", ["train", "--beta", "2"], /--beta is a setting of theory 'u1'/],
+    [
+      "a flag of another flow",
+      ["train", "--partition", "stripes"],
+      /--partition is a setting of flow 'realnvp-mlp'/,
+    ],
+    ["a theory no flow takes yet", ["train", "--theory", "u1"], /no flow for it yet/],
   ];
   for (const [name, args, msg] of bad) {
     it(name, async () => {
@@ -153,6 +163,19 @@ describe("bad input: one line naming the problem and the fix, exit 2, nothing wr
     expect((await run("train", "--config", g, "--out", join(tmp, "badcfg"))).stderr).toMatch(
       /unknown setting 'Lx'/,
     );
+  });
+
+  it("sample --batch 0, -1, 1.5: one line, exit 2, nothing written (0 looped for ever in v0.1)", async () => {
+    const d = join(tmp, "batch-run");
+    expect((await run("train", ...TINY, "--steps", "1", "--out", d)).code).toBe(0);
+    for (const batch of ["0", "-1", "1.5"]) {
+      const out = join(tmp, `batch${batch}.npy`);
+      const r = await run("sample", "--run", d, "--n", "20", "--mh", "--batch", batch, "--out", out);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(/--batch must be a positive integer/);
+      expect(existsSync(out)).toBe(false);
+    }
   });
 
   it("missing run directory and missing or truncated checkpoint", async () => {
