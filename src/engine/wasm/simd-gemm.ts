@@ -16,6 +16,12 @@
  * + bias. That is the order of the TypeScript twin (ops/matmul.ts gemmJs), so the two agree
  * bit for bit in float64 and, with the twin rounding each product and sum to float32, in
  * float32.
+ *
+ * The module (one per dtype, compiled on first use and cached; it shares the memory and heap
+ * of the other kernels, simd-heap.ts): gemm, packA / packB (row copies, or in-register 4×4 /
+ * 2×2 transposes where the source runs along k), unpad (C without its padded columns), colsum
+ * (a bias gradient) and peak (the ceiling micro-kernel of bench/gemm.ts). `simdGemm` is the
+ * call the ops make (ops/matmul.ts `gemm`); `setGemmBackend` chooses it or the twin.
  */
 import type { DType, FloatArray } from "../tensor.js";
 import { Code, I32, section, str, uleb, V128, vec } from "./assembler.js";
