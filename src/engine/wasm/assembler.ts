@@ -43,6 +43,29 @@ export function str(s: string): number[] {
   return [...uleb(b.length), ...b];
 }
 
+/**
+ * A whole module: functions of one type `type` importing memory `env.mem`, each exported under
+ * its name. `named` pairs each name with its encoded body.
+ */
+export function wasmModule(type: number[], named: [string, number[]][]): Uint8Array {
+  const bytes = [
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(1, vec([type])),
+    ...section(2, vec([[...str("env"), ...str("mem"), 0x02, 0x00, 0x01]])), // memory, min 1 page
+    ...section(3, vec(named.map(() => [0]))),
+    ...section(7, vec(named.map(([name], k) => [...str(name), 0x00, k]))),
+    ...section(10, [...uleb(named.length), ...named.flatMap(([, body]) => body)]),
+  ];
+  return new Uint8Array(bytes);
+}
+
 /** Function body builder: locals are numbered after the parameters. */
 export class Code {
   readonly ops: number[] = [];

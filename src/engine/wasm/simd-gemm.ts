@@ -24,7 +24,7 @@
  * call the ops make (ops/matmul.ts `gemm`); `setGemmBackend` chooses it or the twin.
  */
 import type { DType, FloatArray } from "../tensor.js";
-import { Code, I32, section, str, uleb, V128, vec } from "./assembler.js";
+import { Code, I32, uleb, V128, vec, wasmModule } from "./assembler.js";
 import { alloc, free, view, wasmMemory } from "./simd-heap.js";
 import { convBackend } from "./simd-runtime.js";
 
@@ -631,22 +631,7 @@ function moduleBytes(f: Flavour, t: GemmTile): Uint8Array {
     ["unpad", unpadFn(f)],
     ["colsum", colsumFn(f)],
   ];
-  const bytes = [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, vec([type])),
-    ...section(2, vec([[...str("env"), ...str("mem"), 0x02, 0x00, 0x01]])),
-    ...section(3, vec(named.map(() => [0]))),
-    ...section(7, vec(named.map(([name], k) => [...str(name), 0x00, k]))),
-    ...section(10, [...uleb(named.length), ...named.flatMap(([, body]) => body)]),
-  ];
-  return new Uint8Array(bytes);
+  return wasmModule(type, named);
 }
 
 type Fn10 = (...args: number[]) => void;

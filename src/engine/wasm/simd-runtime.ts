@@ -7,7 +7,7 @@
  * caller runs its TypeScript kernel.
  */
 import type { FloatArray } from "../tensor.js";
-import { I32, section, str, uleb, vec } from "./assembler.js";
+import { I32, vec, wasmModule } from "./assembler.js";
 import { correlateFn, F32, F64, type Flavour, type Geometry, weightGradFn } from "./simd-conv.js";
 import { coupleF32Fn } from "./simd-couple.js";
 import { alloc, free, view, wasmMemory } from "./simd-heap.js";
@@ -44,22 +44,7 @@ function buildModule(g: Geometry, f: Flavour): Uint8Array {
       ["wgAdjoint", winogradAdjointFn(g, plan)],
       ["wgWeightGemm", winogradWeightGemmFn(plan)],
     );
-  const bytes = [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, vec([type])),
-    ...section(2, vec([[...str("env"), ...str("mem"), 0x02, 0x00, 0x01]])), // memory, min 1 page
-    ...section(3, vec(named.map(() => [0]))),
-    ...section(7, vec(named.map(([name], k) => [...str(name), 0x00, k]))),
-    ...section(10, [...uleb(named.length), ...named.flatMap(([, body]) => body)]),
-  ];
-  return new Uint8Array(bytes);
+  return wasmModule(type, named);
 }
 
 type Kernel = (p: number, w: number, y: number, nb: number, cin: number, cout: number) => void;
