@@ -125,12 +125,12 @@ describe("bad input: one line naming the problem and the fix, exit 2, nothing wr
   const bad: [string, string[], RegExp][] = [
     ["unknown preset", ["train", "--preset", "nope"], /unknown preset 'nope'.*phi4-notebook/],
     ["odd L", ["train", "--L", "7"], /L = 7 is odd.*even/],
-    ["L <= 0", ["train", "--L", "0"], /'L'/],
+    ["L <= 0", ["train", "--L", "0"], /--L must be an integer/],
     ["non-numeric flag", ["train", "--m2", "abc"], /--m2 expects a number/],
     ["unknown flag", ["train", "--bogus"], /unknown option '--bogus'/],
     ["negative lambda", ["train", "--lam", "-1"], /--lam/],
     // issue 16's cases: an extent that would exhaust memory, a kernel wider than the lattice
-    ["L = 1e9", ["train", "--L", "1e9"], /'L' must be an integer from 1/],
+    ["L = 1e9", ["train", "--L", "1e9"], /--L must be an integer from 1/],
     ["kernel wider than L", ["train", "--L", "8", "--kernel", "9"], /kernel = 9 is wider than the lattice/],
     ["a flag of another theory", ["train", "--beta", "2"], /--beta is a setting of theory 'u1'/],
     [

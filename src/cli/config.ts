@@ -12,7 +12,7 @@ import {
   SpecError,
 } from "../model/index.js";
 import { UsageError } from "./errors.js";
-import { flagOfKey } from "./spec-flags.js";
+import { inFlagTerms } from "./spec-flags.js";
 import { resolveThreads } from "./threads.js";
 
 export type { RunConfig };
@@ -46,11 +46,7 @@ export function applyFlags(base: RunConfig | undefined, flags: FlatSettings): Ru
     return applySettings(base, flags, "flags");
   } catch (e) {
     if (!(e instanceof SpecError)) throw e;
-    throw new SpecError(
-      e.message
-        .replace(/'(?:theory|flow|train)\.(\w+)'/g, (_, k: string) => flagOfKey(k))
-        .replace(/'(\w+)' is a setting/, (_, k: string) => `${flagOfKey(k)} is a setting`),
-    );
+    throw new SpecError(inFlagTerms(e.message));
   }
 }
 

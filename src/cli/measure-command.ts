@@ -44,7 +44,7 @@ import { U1Theory } from "../theories/u1.js";
 import { fmt, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import { RUN_FILES, readConfig } from "./run-dir.js";
-import { addSpecFlags, flagOfKey, settingsFromFlags, THEORY_FLAGS } from "./spec-flags.js";
+import { addSpecFlags, flagOfKey, inFlagTerms, settingsFromFlags, THEORY_FLAGS } from "./spec-flags.js";
 
 export interface LoadedEnsemble {
   path: string;
@@ -79,13 +79,8 @@ function theoryFields(kind: TheoryKind): string[] {
   return Object.keys(THEORY_DEFAULTS[kind]).filter((k) => k !== "kind" && k !== "latticeShape");
 }
 
-/** The flag of a theory field (flagOfKey would turn `L` into `---l`). */
-function flagOf(key: string): string {
-  return key === "L" ? "--L" : flagOfKey(key);
-}
-
 function flagsOf(kind: TheoryKind): string {
-  return ["L", "dim", ...theoryFields(kind)].map(flagOf).join(", ");
+  return ["L", "dim", ...theoryFields(kind)].map(flagOfKey).join(", ");
 }
 
 function kindOf(x: unknown): TheoryKind {
@@ -104,14 +99,11 @@ export function theoryFromFlags(base: TheorySpec | undefined, flags: FlatSetting
   } catch (e) {
     if (!(e instanceof SpecError)) throw e;
     throw new SpecError(
-      e.message
-        .replace(/'theory\.(\w+)'/g, (_, k: string) => (k === "latticeShape" ? "--L/--dim" : flagOf(k)))
-        .replace(/'(\w+)' (is a setting|must be)/, (_, k: string, rest: string) => `${flagOf(k)} ${rest}`)
-        .replace(
-          /not of theory '(\w+)'$/,
-          (m, kind: string) =>
-            `${m}${context}${(THEORY_KINDS as readonly string[]).includes(kind) ? `; '${kind}' takes ${flagsOf(kind as TheoryKind)}` : ""}`,
-        ),
+      inFlagTerms(e.message).replace(
+        /not of theory '(\w+)'$/,
+        (m, kind: string) =>
+          `${m}${context}${(THEORY_KINDS as readonly string[]).includes(kind) ? `; '${kind}' takes ${flagsOf(kind as TheoryKind)}` : ""}`,
+      ),
     );
   }
 }
@@ -155,7 +147,7 @@ function resolveTheory(
       const missing = theoryFields(kind).filter((k) => flags[k] === undefined);
       if (missing.length > 0) {
         throw new UsageError(
-          `give ${theoryFields(kind).map(flagOf).join(" and ")} for theory '${kind}' (no sidecar ${basename(path)}.json or ${RUN_FILES.config} records the theory of ${basename(path)})`,
+          `give ${theoryFields(kind).map(flagOfKey).join(" and ")} for theory '${kind}' (no sidecar ${basename(path)}.json or ${RUN_FILES.config} records the theory of ${basename(path)})`,
         );
       }
       const d = THEORY_DEFAULTS[kind];

@@ -84,8 +84,20 @@ export function settingsFromFlags(o: Record<string, unknown>, flags: readonly Sp
   return out;
 }
 
-/** `'train.lr'` → `--lr`: spec paths in messages about flags, as the flag the user typed. */
+/** A spec field's flag: `clipNorm` → `--clip-norm`, `L` → `--L`. */
 export function flagOfKey(key: string): string {
   if (key === "L") return "--L";
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * A SpecError message about flags, in the words of the command line: spec paths and field
+ * names (`'train.lr'`, `'beta' is a setting`) become the flags the user typed (`--lr`).
+ */
+export function inFlagTerms(message: string): string {
+  return message
+    .replace(/'(?:theory|flow|train)\.(\w+)'/g, (_, k: string) =>
+      k === "latticeShape" ? "--L/--dim" : flagOfKey(k),
+    )
+    .replace(/'(\w+)' (is a setting|must be)/, (_, k: string, rest: string) => `${flagOfKey(k)} ${rest}`);
 }
