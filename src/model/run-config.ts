@@ -107,8 +107,8 @@ function applyExtent(theory: Record<string, unknown>, s: FlatSettings, source: s
 
 /**
  * A theory alone from flat settings (`theory` the kind, `L`/`dim`, the kind's fields), for
- * commands that need no flow (hmc, measure): `base` with `settings` applied, validated. Keys of
- * other sections are not its business and are ignored only if `ignore` lists them.
+ * commands that need no flow (hmc, measure): `base` with `settings` applied, validated. A key of
+ * another section is an error naming who owns it.
  */
 export function applyTheorySettings(
   base: TheorySpec | undefined,
@@ -132,10 +132,7 @@ export function applyTheorySettings(
     theory[key] = value;
   }
   applyExtent(theory, s, source);
-  const r = TheorySpecSchema.safeParse({ ...theory, kind });
-  if (!r.success) throw new SpecError(zodLine(r.error, source, "theory"));
-  checkTheory(r.data, source);
-  return r.data;
+  return parseTheorySpec({ ...theory, kind }, source);
 }
 
 /**
