@@ -20,6 +20,7 @@ export { type AffineFlowConfig, affineCouplingFlow } from "./flows/affine-flow.j
 export { AffineTransformer } from "./flows/affine-transformer.js";
 // Flows.
 export { type Bijector, forward, inverse, prefixParams, subParams } from "./flows/bijector.js";
+export { Blockwise } from "./flows/blockwise.js";
 export { Chain } from "./flows/chain.js";
 export { type CnnConfig, PeriodicCnn } from "./flows/cnn.js";
 export { CnnConditioner, type CnnConditionerConfig } from "./flows/cnn-conditioner.js";
@@ -29,8 +30,27 @@ export { Flow } from "./flows/flow.js";
 export { Inverse } from "./flows/inverse.js";
 export { MaskedCoupling, type MaskedCouplingOptions } from "./flows/masked-coupling.js";
 export { checkerboardFits, checkerboardMask } from "./flows/masks.js";
+export {
+  blockIndices,
+  HierarchicalFlow,
+  type MeraConfig,
+  meraFlow,
+  meraPlan,
+  meraScaleOfSite,
+  renormalisedVariables,
+  sublatticeIndices,
+  type TebdConfig,
+  tebdFlow,
+} from "./flows/mera.js";
 export { ACTIVATIONS, type Activation, Mlp, type MlpConfig } from "./flows/mlp.js";
 export { MlpConditioner, type MlpConditionerConfig } from "./flows/mlp-conditioner.js";
+export {
+  NeuralRgBlock,
+  type NeuralRgBlockConfig,
+  NeuralRgConditioner,
+  neuralRgPartition,
+  neuralRgSplit,
+} from "./flows/neuralrg-block.js";
 export { checkerboardPartition, type Partition, partitionBy, stripePartition } from "./flows/partition.js";
 export { NormalPrior, type Prior } from "./flows/prior.js";
 export { type RealNvpMlpConfig, realNvpMlpFlow, realNvpPartition } from "./flows/realnvp-mlp.js";
@@ -61,8 +81,27 @@ export {
   type Proposals,
 } from "./mcmc/independence-metropolis.js";
 export type { RandomSource } from "./mcmc/random.js";
+export {
+  type SpinMetropolisOptions,
+  type SpinMetropolisResult,
+  spinMetropolisChain,
+} from "./mcmc/spin-metropolis.js";
+export { type WolffOptions, type WolffResult, wolffChain } from "./mcmc/wolff.js";
 // The model description: {theory, flow, train} as validated plain data, presets, building.
 export * from "./model/index.js";
+export {
+  drawSpins,
+  improvedEnergy,
+  improvedIsingEstimators,
+  improvedM2,
+  spinEnergy,
+  spinMagnetization,
+} from "./observables/ising.js";
+export {
+  type IsingMeasurement,
+  measureIsingRelaxed,
+  measureIsingSpins,
+} from "./observables/ising-measure.js";
 // Observables and error analysis.
 export {
   absMagnetizationDensity,
@@ -95,6 +134,17 @@ export { webWorkerSpawn } from "./parallel/web-spawn.js";
 export * from "./plots/specs/index.js";
 // Randomness.
 export { philox4x32, Rng, type RngState } from "./rng/philox.js";
+// Theories.
+export {
+  ISING_RELAXATION_GAP,
+  type IsingBoundary,
+  type IsingParams,
+  IsingRelaxedTheory,
+  logCosh,
+} from "./theories/ising.js";
+export { isingEnumerate } from "./theories/ising-enumerate.js";
+export { ISING_TC, type IsingFull, type IsingThermo, isingExactTorus } from "./theories/ising-exact.js";
+export { isingTransferMatrix } from "./theories/ising-transfer.js";
 export { latticeStrides, latticeVolume, neighbourTables, shiftTable } from "./theories/lattice.js";
 export {
   type HoppingParams,
@@ -103,7 +153,6 @@ export {
   type Phi4Params,
   Phi4Theory,
 } from "./theories/phi4.js";
-// Theories.
 export type { FloatArray as LatticeArray, Theory } from "./theories/theory.js";
 export { type U1Params, U1Theory } from "./theories/u1.js";
 export { logBesselI, u1PlaquetteExact } from "./theories/u1-exact.js";

@@ -262,11 +262,7 @@ describe("bad input: one line, exit 2, nothing written", () => {
       () => ["hmc", ...FREE, "--target-acceptance", "1", "--out", join(tmp, "b6.npy")],
       /target/,
     ],
-    [
-      "hmc theory",
-      () => ["hmc", ...FREE, "--theory", "ising", "--out", join(tmp, "b7.npy")],
-      /unknown theory/,
-    ],
+    ["hmc theory", () => ["hmc", ...FREE, "--theory", "xy", "--out", join(tmp, "b7.npy")], /unknown theory/],
     ["measure missing file", () => ["measure", join(tmp, "nothing.npy")], /no such file/],
     ["measure not npy", () => ["measure", `${HMC}.json`], /\.npy/],
     [

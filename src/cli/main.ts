@@ -18,6 +18,7 @@ import { registerReportCommand } from "./report-command.js";
 import { registerSampleCommand } from "./sample-command.js";
 import { DivergenceError, registerTrainCommand } from "./train-command.js";
 import { registerWebCommand } from "./web-command.js";
+import { registerWolffCommand } from "./wolff-command.js";
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerSampleCommand(program);
   registerDemoCommand(program);
   registerHmcCommand(program);
+  registerWolffCommand(program);
   registerMeasureCommand(program);
   registerCompareCommand(program);
   registerLnzCommand(program);

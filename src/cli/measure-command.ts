@@ -31,6 +31,12 @@ import {
   type TheoryKind,
   type TheorySpec,
 } from "../model/index.js";
+import { type IsingExactObservables, isingExactObservables } from "../model/references.js";
+import {
+  type IsingMeasurement,
+  measureIsingRelaxed,
+  measureIsingSpins,
+} from "../observables/ising-measure.js";
 import {
   type GammaEstimate,
   measureScalarEnsemble,
@@ -40,6 +46,7 @@ import {
   type TimePoint,
 } from "../observables/measure.js";
 import { measureU1Ensemble, type U1Measurement } from "../observables/u1-measure.js";
+import { Rng } from "../rng/philox.js";
 import { U1Theory } from "../theories/u1.js";
 import { fmt, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
@@ -241,9 +248,23 @@ interface ReportBase {
   rejection: RejectionRunResult | null;
 }
 
-/** A measured ensemble: φ⁴ or unknown theory → scalar-field observables; U(1) → gauge observables. */
+/**
+ * A measured ensemble: φ⁴ or unknown theory → scalar-field observables; U(1) → gauge observables;
+ * Ising → spin observables (of spins for the spin samplers, improved estimators of the relaxation
+ * otherwise), with the exact values where the library has them.
+ */
 export type EnsembleReport = ReportBase &
-  ({ kind: "scalar"; m: ScalarMeasurement } | { kind: "u1"; m: U1Measurement });
+  (
+    | { kind: "scalar"; m: ScalarMeasurement }
+    | { kind: "u1"; m: U1Measurement }
+    | { kind: "ising"; m: IsingMeasurement; exact: IsingExactObservables }
+  );
+
+/** Samplers whose ensembles hold spins ±1 rather than the relaxation's x. */
+export const SPIN_SAMPLERS = ["wolff", "spin-metropolis"] as const;
+
+/** Seed of the spin draws behind the relaxed ensembles' ⟨|m|⟩ (fixed: measure is deterministic). */
+const SPIN_DRAW_SEED = 7;
 
 export function measureLoaded(e: LoadedEnsemble): EnsembleReport {
   const rejection = e.accepted && e.n >= 3 ? rejectionRunTauInt(e.accepted) : null;
@@ -259,6 +280,17 @@ export function measureLoaded(e: LoadedEnsemble): EnsembleReport {
       };
     case "u1":
       return { ...base, kind: "u1", m: measureU1Ensemble(e.data, new U1Theory(t)) };
+    case "ising": {
+      if (t.boundary !== "periodic")
+        throw new UsageError(
+          `${e.path}: Ising observables are measured on periodic lattices only (this ensemble is ${describeTheory(t)})`,
+        );
+      const spins = (SPIN_SAMPLERS as readonly (string | null)[]).includes(e.sampler);
+      const m = spins
+        ? measureIsingSpins(Int8Array.from(e.data), t.latticeShape, t.T)
+        : measureIsingRelaxed(e.data, t.latticeShape, t.T, new Rng(SPIN_DRAW_SEED));
+      return { ...base, kind: "ising", m, exact: isingExactObservables(t) };
+    }
   }
 }
 
@@ -307,6 +339,19 @@ export const U1_LABELS: Record<U1ObservableName, string> = {
   chi_top: "chi_top = <Q^2>/V",
 };
 
+/** The single-valued observables of an Ising ensemble, by their JSON names. */
+export const ISING_OBSERVABLES = ["m", "abs_m", "m2", "binder", "energy", "specific_heat"] as const;
+export type IsingObservableName = (typeof ISING_OBSERVABLES)[number];
+
+export const ISING_LABELS: Record<IsingObservableName, string> = {
+  m: "<m>",
+  abs_m: "<|m|>",
+  m2: "<m^2>",
+  binder: "Binder U",
+  energy: "energy/site",
+  specific_heat: "specific heat/site",
+};
+
 /** One single-valued observable of a report: its JSON name, its label and its estimate. */
 export interface ObservableEntry {
   name: string;
@@ -325,7 +370,24 @@ export function observableEntries(r: EnsembleReport): ObservableEntry[] {
       const m = r.m;
       return U1_OBSERVABLES.map((k) => ({ name: k, label: U1_LABELS[k], estimate: m[k] }));
     }
+    case "ising": {
+      const m = r.m;
+      return ISING_OBSERVABLES.map((k) => ({ name: k, label: ISING_LABELS[k], estimate: m[k] }));
+    }
   }
+}
+
+/** Each Ising observable with an exact value: the value and (measured − exact)/σ. */
+export function isingDeviations(r: EnsembleReport): { name: string; exact: number; nSigma: number }[] {
+  if (r.kind !== "ising") return [];
+  const out: { name: string; exact: number; nSigma: number }[] = [];
+  for (const name of ISING_OBSERVABLES) {
+    const exact = r.exact[name];
+    if (exact === null || exact === undefined) continue;
+    const g = r.m[name];
+    out.push({ name, exact, nSigma: (g.value - exact) / g.error });
+  }
+  return out;
 }
 
 /** The C(t) and m_eff(t) points (scalar fields; none for U(1)). */
@@ -390,6 +452,12 @@ export function reportJson(r: EnsembleReport): Record<string, unknown> {
       out.q_changes = r.m.q_changes;
       break;
     }
+    case "ising":
+      out.estimator = r.m.estimator;
+      out.sign_changes = r.m.sign_changes;
+      out.exact = Object.fromEntries(isingDeviations(r).map((d) => [d.name, d.exact]));
+      out.n_sigma = Object.fromEntries(isingDeviations(r).map((d) => [d.name, jnum(d.nSigma)]));
+      break;
   }
   out.acceptance = r.rejection ? r.rejection.acceptance : null;
   out.acceptance_run_tau_int = r.rejection
@@ -478,6 +546,18 @@ export function printReport(r: EnsembleReport): void {
       } else {
         console.log("topological charge not measured: it is defined on 2-d lattices only");
       }
+      break;
+    }
+    case "ising": {
+      console.log(
+        r.m.estimator === "spins"
+          ? "spin ensemble: observables of the spins"
+          : "relaxed ensemble (x): improved estimators E[.|x] (NeuralRG); <|m|> from one spin draw per x",
+      );
+      for (const d of isingDeviations(r))
+        console.log(
+          `exact ${ISING_LABELS[d.name as IsingObservableName]} ${d.exact.toPrecision(8)}: measured is ${fmt(d.nSigma, 2)} sigma from it`,
+        );
       break;
     }
   }

@@ -1,11 +1,17 @@
 /**
  * `latticeflow plot --run DIR`: every figure of a run into DIR/plots/ as SVG and PNG:
  *
- *   training        loss and ESS against step (metrics.jsonl)
+ *   training        loss and ESS against step (metrics.jsonl); when the exact floor of the loss is
+ *                   known (relaxed Ising, src/model/references.ts), a line at −ln Z_x
  *   eras            S_eff against S for the first step of each era (eras.jsonl, written by train)
  *   samples         4×4 configurations, prior beside flow (same z), tanh φ in viridis
  *   correlations-*  site-site 2-D histograms of the 2×2 corner, prior and flow
  *   action          S_eff = −log q against S with the slope-1 fit (its offset b is printed)
+ *   and for a MERA flow (NeuralRG, arXiv 1802.02840; not TEBD, which has no scales):
+ *     rg            renormalised variables of 4 flow samples at every scale k = 0 … log₂L
+ *     rg-scales     ∂x/∂z of one latent variable per scale (central differences, float64)
+ *   evolution.gif   (no SVG/PNG) one frame per record of frames.jsonl (written by train every
+ *                   era): the flow's 16 configurations from one fixed z, 4×4, as they train
  *   and for each ensemble <ens>.npy in DIR, as its theory (sidecar TheorySpec) has them:
  *     φ⁴ (or unknown):  <ens>-history, <ens>-correlator, <ens>-magnetization
  *     U(1):             <ens>-history (plaquette, with its exact value in 2-d; Q²),
@@ -22,8 +28,11 @@ import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { gammaMethodScalar } from "../analysis/gamma.js";
+import { HierarchicalFlow } from "../flows/mera.js";
+import { Z2SymmetrisedFlow } from "../flows/z2-symmetrised.js";
 import { checkOutputDirectory, ensureOutputDirectory, writeFileAtomic } from "../io/files.js";
 import { buildModel, configShapeOf, type RunConfig } from "../model/index.js";
+import { exactReferences } from "../model/references.js";
 import { absMagnetizationDensity, sitePhi2 } from "../observables/scalar.js";
 import { type RenderedFigure, renderFigure, writeFigures } from "../plots/render.js";
 import { actionFigure } from "../plots/specs/action.js";
@@ -39,7 +48,9 @@ import { trainingFigure } from "../plots/specs/training.js";
 import { Rng } from "../rng/philox.js";
 import { fmt, num, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
+import { EVOLUTION_GIF, evolutionGif } from "./frames.js";
 import { type EnsembleReport, loadEnsemble, measureLoaded } from "./measure-command.js";
+import { meraFigures } from "./rg-figures.js";
 import { loadWeights, RUN_FILES, readConfig, readMetrics } from "./run-dir.js";
 
 export const ERAS_FILE = "eras.jsonl";
@@ -114,11 +125,18 @@ export const PLOT_DEFAULTS: Omit<PlotOptions, "run" | "files"> = {
   ensembles: true,
 };
 
-/** The training figures: loss/ESS, and the era strip once eras are recorded. Cheap. */
-export function trainingFigures(dir: string, window = PLOT_DEFAULTS.window): Figure[] {
+/**
+ * The training figures: loss/ESS (with the exact floor of the loss when known; by default that
+ * of the run's theory), and the era strip once eras are recorded. Cheap.
+ */
+export function trainingFigures(
+  dir: string,
+  window = PLOT_DEFAULTS.window,
+  lossFloor: number | null = exactReferences(readConfig(dir).theory).lossFloor,
+): Figure[] {
   const figures: Figure[] = [];
   const metrics = readMetrics(dir);
-  if (metrics.length > 0) figures.push(trainingFigure(metrics, { window }));
+  if (metrics.length > 0) figures.push(trainingFigure(metrics, { window, lossFloor }));
   const eras = readEras(dir);
   if (eras.length > 0) figures.push(eraStripFigure({ eras, eraSteps: eras[0]!.eraSteps ?? ERA_STEPS }));
   return figures;
@@ -132,7 +150,7 @@ function flowFigures(
 ): { figures: Figure[]; offset: number } {
   const { theory, flow } = buildModel(config);
   const { seed, dtype } = config.train;
-  const { params } = loadWeights(dir, flow.initParams(new Rng(seed), dtype));
+  const { params, step } = loadWeights(dir, flow.initParams(new Rng(seed), dtype));
   const configShape = configShapeOf(config.theory);
   const rng = new Rng(opts.seed);
   const z = flow.prior.sample(rng, opts.n, dtype);
@@ -142,6 +160,17 @@ function flowFigures(
   const sEff = Float64Array.from(logq.data, (q) => -q);
   const zs = Float64Array.from(z.data);
   const action = actionFigure({ sEff, s, label: `${opts.n} flow samples x ~ q (checkpoint)` });
+  // NeuralRG's pictures need the scales of a MERA; a TEBD flow has none (every layer acts on the
+  // full lattice, no latent variable belongs to a scale), so it gets neither rg nor rg-scales.
+  // (A Z₂-symmetrised MERA is drawn through its base flow: the scales are the base's.)
+  const hierarchy = flow instanceof Z2SymmetrisedFlow ? flow.base : flow;
+  const rg =
+    hierarchy instanceof HierarchicalFlow && hierarchy.kind === "mera"
+      ? meraFigures(hierarchy, params, config.theory, {
+          seed: opts.seed,
+          label: `checkpoint of step ${step}`,
+        })
+      : [];
   return {
     figures: [
       sampleGridFigure({
@@ -155,6 +184,7 @@ function flowFigures(
       correlationFigure({ configs: zs, latticeShape: configShape, label: "prior" }),
       correlationFigure({ configs: xs, latticeShape: configShape, label: "flow" }),
       action,
+      ...rg,
     ],
     offset: action.notes?.offset ?? Number.NaN,
   };
@@ -220,11 +250,22 @@ export function ensembleFigures(r: EnsembleReport): Figure[] {
       }
       return [historyFigure({ name: `${stem}-history`, label, rows }), ...figures];
     }
+    case "ising": {
+      const m = r.m;
+      const ref = (v: number | null) => (v === null ? {} : { reference: { value: v, label: "exact" } });
+      const rows = [
+        { label: "m", series: m.magnetization, estimate: m.m, ...ref(r.exact.m) },
+        { label: "energy/site", series: m.energies, estimate: m.energy, ...ref(r.exact.energy) },
+      ];
+      return [historyFigure({ name: `${stem}-history`, label, rows })];
+    }
   }
 }
 
 export interface RunFigures {
   figures: Figure[];
+  /** Files drawn without Vega (evolution.gif), by file name. */
+  animations: { file: string; bytes: Uint8Array }[];
   /** The run's configuration; null when only ensemble files were given. */
   config: RunConfig | null;
   /** Slope-1 offset b of the action figure (NaN without a checkpoint). */
@@ -251,15 +292,18 @@ export function collectRunFigures(opts: PlotOptions): RunFigures {
   const figures: Figure[] = [];
   let config: RunConfig | null = null;
   let offset = Number.NaN;
+  const animations: RunFigures["animations"] = [];
   const paths = [...files];
   if (opts.run !== undefined) {
     config = readConfig(opts.run);
-    figures.push(...trainingFigures(opts.run, opts.window));
+    figures.push(...trainingFigures(opts.run, opts.window, exactReferences(config.theory).lossFloor));
     if (existsSync(join(opts.run, RUN_FILES.checkpoint))) {
       const f = flowFigures(opts.run, config, opts);
       figures.push(...f.figures);
       offset = f.offset;
     }
+    const gif = evolutionGif(opts.run, config.theory);
+    if (gif !== null) animations.push({ file: EVOLUTION_GIF, bytes: gif });
     if (opts.ensembles) paths.unshift(...ensembleFiles(opts.run).filter((p) => !files.includes(p)));
   }
   const ensembles: EnsembleReport[] = [];
@@ -278,7 +322,7 @@ export function collectRunFigures(opts: PlotOptions): RunFigures {
       `nothing to plot in ${opts.run}: no metrics, checkpoint or ensembles yet; train first`,
     );
   }
-  return { figures, config, offset, ensembles };
+  return { figures, animations, config, offset, ensembles };
 }
 
 export function renderAll(figures: readonly Figure[]): RenderedFigure[] {
@@ -317,6 +361,10 @@ export function runPlot(opts: PlotOptions): PlotSummary {
   const rendered = renderAll(all.figures);
   ensureOutputDirectory(dir, "directory");
   const files = writeFigures(dir, rendered);
+  for (const a of all.animations) {
+    writeFileAtomic(join(dir, a.file), a.bytes);
+    files.push(join(dir, a.file));
+  }
   return {
     dir,
     files,
@@ -371,11 +419,14 @@ export function registerPlotCommand(program: Command): void {
     .option("--json", "print one JSON summary as the last line", false)
     .action((files: string[], o: Record<string, unknown>) => {
       const s = runPlot(plotOptions(o, files));
-      const names = [...new Set(s.files.map((f) => basename(f).replace(/\.(svg|png)$/, "")))];
-      if (o.json) printJson({ dir: s.dir, figures: names, offset: s.offset, files: s.files });
+      const figureFiles = s.files.filter((f) => /\.(svg|png)$/.test(f));
+      const names = [...new Set(figureFiles.map((f) => basename(f).replace(/\.(svg|png)$/, "")))];
+      const animations = s.files.filter((f) => f.endsWith(".gif")).map((f) => basename(f));
+      if (o.json) printJson({ dir: s.dir, figures: names, animations, offset: s.offset, files: s.files });
       else {
         console.log(
-          `${names.length} figures (SVG + PNG) → ${s.dir} in ${s.seconds.toFixed(1)} s: ${names.join(", ")}`,
+          `${names.length} figures (SVG + PNG) → ${s.dir} in ${s.seconds.toFixed(1)} s: ${names.join(", ")}` +
+            (animations.length > 0 ? `; animation: ${animations.join(", ")}` : ""),
         );
         if (s.offset !== null) {
           const b = s.offset < 0 ? `− ${fmt(-s.offset)}` : `+ ${fmt(s.offset)}`;

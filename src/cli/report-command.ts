@@ -16,7 +16,7 @@ import { renderSvg } from "../plots/render.js";
 import { fmtErr } from "../plots/specs/common.js";
 import { printJson } from "./args.js";
 import { UsageError } from "./errors.js";
-import { type EnsembleReport, plaquetteDeviation } from "./measure-command.js";
+import { type EnsembleReport, isingDeviations, plaquetteDeviation } from "./measure-command.js";
 import { collectRunFigures, type PlotOptions, plotOptions, withPlotOptions } from "./plot-command.js";
 import { readConfig, readMetrics } from "./run-dir.js";
 
@@ -113,6 +113,11 @@ const OBSERVABLE_LABELS: Record<string, string> = {
   q: "⟨Q⟩",
   q2: "⟨Q²⟩",
   chi_top: "χ<sub>t</sub> = ⟨Q²⟩/V",
+  m: "⟨m⟩",
+  abs_m_spin: "⟨|m|⟩",
+  m2: "⟨m²⟩",
+  energy: "energy per site",
+  specific_heat: "specific heat per site",
 };
 
 interface Row {
@@ -133,6 +138,12 @@ function observableRows(r: EnsembleReport): Row[] {
     case "u1": {
       const m = r.m;
       return (["plaquette", "q", "q2", "chi_top"] as const).map((k) => row(k, m[k]));
+    }
+    case "ising": {
+      const m = r.m;
+      return (["abs_m", "m2", "binder", "energy", "specific_heat"] as const).map((k) =>
+        row(k === "abs_m" ? "abs_m_spin" : k, m[k]),
+      );
     }
   }
 }
@@ -184,6 +195,17 @@ function ensembleSection(r: EnsembleReport): string {
           '<p class="warn">Q never changed: the chain stayed in one topological sector, so ⟨Q²⟩ and χ<sub>t</sub> ' +
           "are not those of the theory (topological freezing).</p>";
       }
+      break;
+    }
+    case "ising": {
+      facts.push(r.m.estimator === "spins" ? "spins" : "relaxed x: improved estimators");
+      for (const d of isingDeviations(r))
+        extra.push([
+          `${OBSERVABLE_LABELS[d.name === "abs_m" ? "abs_m_spin" : d.name] ?? d.name}, exact`,
+          num(d.exact, 6),
+          "",
+          `${num(d.nSigma, 2)} σ from the measured value`,
+        ]);
       break;
     }
   }

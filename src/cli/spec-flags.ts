@@ -22,11 +22,23 @@ export const THEORY_FLAGS: readonly SpecFlag[] = [
   { flag: "--m2 <x>", key: "m2", help: "phi4: mass parameter m² (notebook action)", parse: num("--m2") },
   { flag: "--lam <x>", key: "lam", help: "phi4: quartic coupling λ", parse: num("--lam") },
   { flag: "--beta <x>", key: "beta", help: "u1: gauge coupling β", parse: num("--beta") },
+  {
+    flag: "--T <x>",
+    key: "T",
+    help: "ising: temperature (J = 1; T_c = 2.269185314213022)",
+    parse: num("--T"),
+  },
+  { flag: "--boundary <b>", key: "boundary", help: "ising: periodic or open" },
 ];
 
 export const FLOW_FLAGS: readonly SpecFlag[] = [
   { flag: "--flow <kind>", key: "flow", help: `flow: ${FLOW_KINDS.join(", ")}` },
-  { flag: "--layers <n>", key: "layers", help: "number of coupling layers", parse: num("--layers") },
+  {
+    flag: "--layers <n>",
+    key: "layers",
+    help: "number of coupling layers (mera/tebd: per 2x2 RealNVP block)",
+    parse: num("--layers"),
+  },
   {
     flag: "--hidden <list>",
     key: "hidden",
@@ -40,7 +52,19 @@ export const FLOW_FLAGS: readonly SpecFlag[] = [
     parse: num("--kernel"),
   },
   { flag: "--partition <p>", key: "partition", help: "realnvp-mlp: stripes or checkerboard" },
+  {
+    flag: "--ndis <n>",
+    key: "ndis",
+    help: "mera: disentanglers per RG level (NeuralRG's -Ndis)",
+    parse: num("--ndis"),
+  },
+  { flag: "--depth <n>", key: "depth", help: "tebd: (aligned, shifted) layer pairs", parse: num("--depth") },
   { flag: "--identity-init", key: "identityInit", help: "start every coupling layer as the identity" },
+  {
+    flag: "--z2",
+    key: "z2",
+    help: "train and sample the Z2-symmetrised density (q(x)+q(-x))/2 (one extra inverse pass per step)",
+  },
 ];
 
 export const TRAIN_FLAGS: readonly SpecFlag[] = [
@@ -86,7 +110,7 @@ export function settingsFromFlags(o: Record<string, unknown>, flags: readonly Sp
 
 /** A spec field's flag: `clipNorm` → `--clip-norm`, `L` → `--L`. */
 export function flagOfKey(key: string): string {
-  if (key === "L") return "--L";
+  if (key === "L" || key === "T") return `--${key}`;
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 

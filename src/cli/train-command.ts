@@ -17,6 +17,7 @@ import {
   modelSpecOf,
   PRESETS,
 } from "../model/index.js";
+import { exactReferences } from "../model/references.js";
 import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { adam } from "../train/adam.js";
@@ -24,6 +25,7 @@ import { createTrainer, type StepMetrics, type TrainState } from "../train/train
 import { fmt, num, printJson } from "./args.js";
 import { mergedConfig, presetConfig, type RunConfig } from "./config.js";
 import { UsageError } from "./errors.js";
+import { frameRecorder, truncateFrames } from "./frames.js";
 import { ERA_STEPS, recordEra, refreshTrainingPlots, truncateEras } from "./plot-command.js";
 import { progressSink } from "./progress.js";
 import {
@@ -66,6 +68,12 @@ export interface TrainOptions {
   plotEvery?: number;
   /** Record the batch's log p and log q at the first step of every era of this many steps (eras.jsonl; 0: off). */
   eraEvery?: number;
+  /**
+   * Record the flow's 16 configurations from a fixed z (frames.jsonl, for plot's evolution.gif)
+   * at step 0, every this many steps and at the last step (0 or undefined: off; the CLI passes
+   * its --era-every).
+   */
+  frameEvery?: number;
 }
 
 /** Settings a resumed run may change: they alter neither the model nor the random stream. */
@@ -100,6 +108,8 @@ export interface TrainSummary {
   upToDate: boolean;
   /** Threads the steps ran on. */
   threads: number;
+  /** The exact floor of the loss, −ln ∫ e^{−S} (src/model/references.ts), or null if unknown. */
+  lossFloor: number | null;
 }
 
 /** Where a training starts: a checkpoint, or (null) step 0 from the seed. */
@@ -215,12 +225,14 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
         interrupted: false,
         upToDate: true,
         threads: config.train.threads,
+        lossFloor: exactReferences(config.theory).lossFloor,
       };
     }
     // Every check passed: from here on the run directory changes.
     if (config !== recorded) writeConfig(out, config);
     const { records, missing } = repairMetrics(out, step, saved?.metrics);
     truncateEras(out, step);
+    truncateFrames(out, step);
     if (missing.length > 0) {
       process.stderr.write(
         `latticeflow: warning: ${join(out, RUN_FILES.metrics)} lacks ${missing.length} of the steps 1..${step} (first ${missing[0]}), lost in a crash of the machine; the training figures will have a gap\n`,
@@ -352,6 +364,8 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   const eraEvery = opts.eraEvery ?? ERA_STEPS;
+  const recordFrame = frameRecorder(out, config, opts.frameEvery ?? 0);
+  recordFrame(state.step, state.params);
   const plotEvery = opts.plotEvery ?? 0;
   let plotFailed = false;
   const refreshPlots = () => {
@@ -396,6 +410,7 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
       last = stepRecord(m);
       writeSync(metricsFd, `${JSON.stringify({ ...last, seconds: Number(seconds.toFixed(3)) })}\n`);
       recordEra(out, m, eraEvery);
+      recordFrame(state.step, state.params);
       if (plotEvery > 0 && state.step % plotEvery === 0) refreshPlots();
       recentEss.push(m.ess);
       if (recentEss.length > 100) recentEss.shift();
@@ -426,6 +441,7 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
       }
     }
     save(snapshot(state, last));
+    recordFrame(state.step, state.params, true);
   } finally {
     closeSync(metricsFd);
     progress.stop();
@@ -444,6 +460,7 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
     interrupted,
     upToDate: false,
     threads: config.train.threads,
+    lossFloor: exactReferences(config.theory).lossFloor,
   };
 }
 
@@ -494,7 +511,7 @@ export function registerTrainCommand(program: Command): void {
     )
     .option(
       "--era-every <n>",
-      "steps per era: log p, log q of each era's first batch → eras.jsonl (0: off)",
+      "steps per era: log p, log q of each era's first batch → eras.jsonl; 16 flow configurations from a fixed z → frames.jsonl (0: off)",
       num("--era-every"),
       ERA_STEPS,
     );
@@ -526,6 +543,7 @@ export function registerTrainCommand(program: Command): void {
         quiet: o.quiet === true,
         plotEvery: o.plotEvery as number | undefined,
         eraEvery: o.eraEvery as number,
+        frameEvery: o.eraEvery as number,
       });
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
@@ -537,6 +555,8 @@ export function registerTrainCommand(program: Command): void {
     const summary = {
       steps: s.steps,
       loss: s.loss,
+      loss_floor: s.lossFloor,
+      loss_gap_relative: s.lossFloor === null ? null : (s.loss - s.lossFloor) / Math.abs(s.lossFloor),
       ess: s.ess,
       ms_per_step: s.ms_per_step,
       rejected: s.rejected,
@@ -554,7 +574,7 @@ export function registerTrainCommand(program: Command): void {
     } else if (!s.interrupted) {
       console.log(
         `trained to step ${s.steps}: ` +
-          `loss ${fmt(s.loss)}, ESS (last 100) ${fmt(s.ess)}, ${fmt(s.ms_per_step, 1)} ms/step on ${s.threads} thread${s.threads > 1 ? "s" : ""}, ` +
+          `loss ${fmt(s.loss)}${s.lossFloor === null ? "" : ` (exact floor −ln Z = ${fmt(s.lossFloor)}, ${fmt((100 * (s.loss - s.lossFloor)) / Math.abs(s.lossFloor), 3)} % above)`}, ESS (last 100) ${fmt(s.ess)}, ${fmt(s.ms_per_step, 1)} ms/step on ${s.threads} thread${s.threads > 1 ? "s" : ""}, ` +
           `${s.rejected} rejected steps; checkpoint ${s.checkpoint}`,
       );
     }

@@ -15,6 +15,7 @@ export { add, atan2, div, maximum, mul, sub } from "./ops/binary.js";
 export { equal, greater, greaterEqual, less, lessEqual } from "./ops/compare.js";
 export { periodicConv } from "./ops/conv.js";
 export { type CumsumOptions, cumsum } from "./ops/cumsum.js";
+export { elu, linearElu } from "./ops/elu.js";
 export { gather, scatter } from "./ops/gather.js";
 export { type IndexTensor, indexTensor } from "./ops/indices.js";
 export { linear } from "./ops/linear.js";
@@ -44,5 +45,6 @@ export {
 export { where } from "./ops/where.js";
 export { acquire, clearPool, poolBytes, release } from "./pool.js";
 export { allocate, type DType, type FloatArray, full, scalar, Tensor, tensor, zeros } from "./tensor.js";
+export { type EluBackend, eluBackend, setEluBackend } from "./wasm/simd-elu.js";
 export { type GemmBackend, gemmBackend, setGemmBackend } from "./wasm/simd-gemm.js";
 export { convBackend, setConvBackend, setWinograd, simdSupported } from "./wasm/simd-runtime.js";

@@ -12,10 +12,15 @@ export {
   type FlowKind,
   type FlowSpec,
   FlowSpecSchema,
+  type MeraSpec,
+  MeraSpecSchema,
   type RealNvpMlpSpec,
   RealNvpMlpSpecSchema,
+  type TebdSpec,
+  TebdSpecSchema,
 } from "./flow-spec.js";
 export { PRESETS, presetConfig } from "./presets.js";
+export { type ExactReferences, exactReferences } from "./references.js";
 export {
   applySettings,
   applyTheorySettings,
@@ -37,6 +42,8 @@ export {
   type Domain,
   describeTheory,
   domainOf,
+  type IsingSpec,
+  IsingSpecSchema,
   MAX_CONFIG_SIZE,
   type Phi4Spec,
   Phi4SpecSchema,

@@ -12,6 +12,16 @@ const notebook: RunConfig = {
   train: { ...TRAIN_DEFAULTS, batch: 64, steps: 2500, lr: 1e-3 },
 };
 
+const ISING_TC = 2.269185314213022;
+
+function isingMera(L: number, steps: number): RunConfig {
+  return {
+    theory: { kind: "ising", latticeShape: [L, L], T: ISING_TC, boundary: "periodic" },
+    flow: { kind: "mera", layers: 8, hidden: [64], ndis: 2, identityInit: false },
+    train: { ...TRAIN_DEFAULTS, batch: 1024, steps, lr: 1e-3, dtype: "float32", checkpointEvery: 250 },
+  };
+}
+
 export const PRESETS: Readonly<Record<string, RunConfig>> = {
   "phi4-notebook": notebook,
   "phi4-broken": {
@@ -23,6 +33,14 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
     theory: notebook.theory,
     flow: { kind: "realnvp-mlp", layers: 8, hidden: [128, 128], partition: "stripes", identityInit: true },
     train: { ...notebook.train, batch: 256, steps: 1500 },
+  },
+  "ising-mera-l4": isingMera(4, 5000),
+  "ising-mera-l8": isingMera(8, 5000),
+  "ising-mera-l16": isingMera(16, 5000),
+  "ising-mera-quick": {
+    theory: { kind: "ising", latticeShape: [8, 8], T: ISING_TC, boundary: "periodic" },
+    flow: { kind: "mera", layers: 4, hidden: [32], ndis: 1, identityInit: false },
+    train: { ...TRAIN_DEFAULTS, batch: 256, steps: 1000, lr: 1e-3, dtype: "float32" },
   },
 };
 

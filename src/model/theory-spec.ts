@@ -6,6 +6,7 @@
  * `buildTheory`, `configShapeOf`, `domainOf`, `THEORY_DEFAULTS`), and its observables.
  */
 import { z } from "zod";
+import { IsingRelaxedTheory } from "../theories/ising.js";
 import { Phi4Theory } from "../theories/phi4.js";
 import type { Theory } from "../theories/theory.js";
 import { U1Theory } from "../theories/u1.js";
@@ -33,10 +34,21 @@ export const U1SpecSchema = z
   })
   .strict();
 
-export const TheorySpecSchema = z.discriminatedUnion("kind", [Phi4SpecSchema, U1SpecSchema]);
+/** The Ising model in NeuralRG's continuous relaxation (src/theories/ising.ts), J = 1. */
+export const IsingSpecSchema = z
+  .object({
+    kind: z.literal("ising"),
+    latticeShape: LatticeShape,
+    T: z.number().finite().positive(),
+    boundary: z.enum(["periodic", "open"]),
+  })
+  .strict();
+
+export const TheorySpecSchema = z.discriminatedUnion("kind", [Phi4SpecSchema, U1SpecSchema, IsingSpecSchema]);
 
 export type Phi4Spec = z.infer<typeof Phi4SpecSchema>;
 export type U1Spec = z.infer<typeof U1SpecSchema>;
+export type IsingSpec = z.infer<typeof IsingSpecSchema>;
 export type TheorySpec = z.infer<typeof TheorySpecSchema>;
 export type TheoryKind = TheorySpec["kind"];
 
@@ -47,6 +59,8 @@ export type Domain = "real" | "circle";
 export const THEORY_DEFAULTS: { readonly [K in TheoryKind]: Extract<TheorySpec, { kind: K }> } = {
   phi4: { kind: "phi4", latticeShape: [8, 8], m2: -4, lam: 8 },
   u1: { kind: "u1", latticeShape: [8, 8], beta: 2 },
+  /** T_c = 2/ln(1 + √2) of the 2-d model. */
+  ising: { kind: "ising", latticeShape: [8, 8], T: 2.269185314213022, boundary: "periodic" },
 };
 
 export const THEORY_KINDS = Object.keys(THEORY_DEFAULTS) as TheoryKind[];
@@ -55,6 +69,7 @@ export const THEORY_KINDS = Object.keys(THEORY_DEFAULTS) as TheoryKind[];
 export function configShapeOf(spec: TheorySpec): number[] {
   switch (spec.kind) {
     case "phi4":
+    case "ising":
       return [...spec.latticeShape];
     case "u1":
       return [spec.latticeShape.length, ...spec.latticeShape];
@@ -64,6 +79,7 @@ export function configShapeOf(spec: TheorySpec): number[] {
 export function domainOf(spec: TheorySpec): Domain {
   switch (spec.kind) {
     case "phi4":
+    case "ising":
       return "real";
     case "u1":
       return "circle";
@@ -82,6 +98,9 @@ export function checkTheory(spec: TheorySpec, source = "spec"): void {
   if (spec.kind === "phi4" && spec.lam === 0 && spec.m2 <= 0) {
     throw new SpecError(`${where}: lam = 0 needs m2 > 0 (the free field is not normalisable otherwise)`);
   }
+  if (spec.kind === "ising" && spec.latticeShape.some((n) => n < 2)) {
+    throw new SpecError(`${where}.latticeShape [${spec.latticeShape}]: Ising bonds need extents ≥ 2`);
+  }
 }
 
 export function buildTheory(spec: TheorySpec): Theory {
@@ -90,6 +109,8 @@ export function buildTheory(spec: TheorySpec): Theory {
       return new Phi4Theory(spec);
     case "u1":
       return new U1Theory(spec);
+    case "ising":
+      return new IsingRelaxedTheory(spec);
   }
 }
 
@@ -101,5 +122,7 @@ export function describeTheory(spec: TheorySpec): string {
       return `phi4 ${shape} m2=${spec.m2} lam=${spec.lam}`;
     case "u1":
       return `u1 ${shape} beta=${spec.beta}`;
+    case "ising":
+      return `ising ${shape} T=${spec.T} ${spec.boundary}`;
   }
 }

@@ -84,6 +84,9 @@ const SUBSCRIPTS: [string, string, string][] = [
   ["Σ_x", "Σ", "x"],
   ["χ_t", "χ", "t"],
   ["P_01", "P", "01"],
+  ["F_q", "F", "q"],
+  ["Z_x", "Z", "x"],
+  ["E_q", "E", "q"],
 ];
 
 /** Turn the known `X_sub` symbols in text content (also in multi-line tspans) into X with a subscript. */

@@ -18,4 +18,9 @@ export interface Theory {
   action(phi: FloatArray, batch: number, out?: Float64Array): Float64Array;
   /** −∂S/∂φ for each configuration, same layout as `phi`; writes into `out` if given. */
   force(phi: FloatArray, batch: number, out?: Float64Array): Float64Array;
+  /**
+   * ln Z of the theory's own partition function minus ln ∫ dφ e^{−S(φ)}, when they differ (the
+   * relaxed Ising model: the spins' Z from the continuous one); absent means 0.
+   */
+  readonly logZShift?: number;
 }

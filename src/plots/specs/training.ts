@@ -2,7 +2,9 @@
  * Figure 1: the training history, as the notebook's live plot: ESS (left axis, blue) and the
  * loss (right axis, orange) against the step, every step faint and a moving average (notebook:
  * window 15) solid. The loss axis shows the bulk of the run: the first few steps, whose loss is
- * orders of magnitude above the rest, run off its top (stated in the subtitle).
+ * orders of magnitude above the rest, run off its top (stated in the subtitle). When the exact
+ * floor of the loss is known (the relaxed Ising model: −ln Z_x, src/model/references.ts), it is
+ * drawn as a dashed line and the loss axis is named for what it is, F_q = E_q[ln q + S].
  */
 import { C0, C1, type Figure, figureSpec, fmtNum, movingAverage, niceRange, quantile } from "./common.js";
 
@@ -18,6 +20,8 @@ export interface TrainingSpecOptions {
   title?: string;
   width?: number;
   height?: number;
+  /** The exact floor of the loss (−ln ∫ e^{−S}), drawn as a reference line; null/undefined: unknown. */
+  lossFloor?: number | null;
 }
 
 /** Loss and ESS against step, raw (faint) and moving average, twin y axes. */
@@ -41,7 +45,10 @@ export function trainingFigure(points: readonly TrainingPoint[], opts: TrainingS
 
   // Loss axis: from the lowest loss to the 95th percentile, so that the first steps (loss in the
   // thousands for a random flow) do not flatten the part of the run that matters.
+  const floor = opts.lossFloor ?? null;
+  const hasFloor = floor !== null && Number.isFinite(floor);
   let lo = quantile(finiteLoss, 0);
+  if (hasFloor) lo = Number.isFinite(lo) ? Math.min(lo, floor) : floor;
   let hi = quantile(finiteLoss, 0.95);
   const max = quantile(finiteLoss, 1);
   if (!(hi > lo)) {
@@ -78,7 +85,7 @@ export function trainingFigure(points: readonly TrainingPoint[], opts: TrainingS
   });
   const essAxis = { title: "ESS", titleColor: C0, orient: "left", grid: true };
   const lossAxis = {
-    title: "loss  = ⟨log q + S⟩  (≥ −log Z)",
+    title: hasFloor ? "F_q = E_q[ln q + S]" : "loss  = ⟨log q + S⟩  (≥ −log Z)",
     titleColor: C1,
     orient: "right",
     grid: false,
@@ -89,6 +96,11 @@ export function trainingFigure(points: readonly TrainingPoint[], opts: TrainingS
     `faint: every step; solid: moving average over ${window} steps. ` +
       `Last average: loss ${fmtNum(lastLoss, 3)}, ESS ${fmtNum(lastEss, 3)}`,
   ];
+  if (hasFloor) {
+    subtitle.push(
+      `dashed: the exact floor −ln Z_x = ${fmtNum(floor, 3)}; the last average is ${fmtNum(lastLoss - floor, 3)} above it`,
+    );
+  }
   if (clippedSteps.length > 0) {
     const last = clippedSteps[clippedSteps.length - 1]!;
     subtitle.push(
@@ -154,10 +166,48 @@ export function trainingFigure(points: readonly TrainingPoint[], opts: TrainingS
               color: colour("loss"),
             },
           },
+          ...(hasFloor ? floorLayers(floor, xDomain[1]!, [lo, hi], lossAxis) : []),
         ],
       },
     ],
     resolve: { scale: { y: "independent" } },
   });
   return { name: "training", spec, notes: { loss: lastLoss, ess: lastEss } };
+}
+
+/** The exact floor of the loss: a dashed rule across the plot and its label at the right end. */
+function floorLayers(
+  floor: number,
+  xEnd: number,
+  domain: readonly [number, number],
+  lossAxis: Record<string, unknown>,
+): Record<string, unknown>[] {
+  const y = {
+    field: "floor",
+    type: "quantitative",
+    scale: { domain, nice: false, zero: false },
+    axis: lossAxis,
+  };
+  const data = { values: [{ floor, step: xEnd }] };
+  return [
+    {
+      data,
+      mark: { type: "rule", color: "#333", strokeDash: [5, 3], strokeWidth: 1.2, clip: true },
+      encoding: { y },
+    },
+    {
+      data,
+      mark: {
+        type: "text",
+        text: "exact −ln Z_x (floor of F_q)",
+        align: "right",
+        baseline: "bottom",
+        dx: -4,
+        dy: -3,
+        fontSize: 11,
+        color: "#333",
+      },
+      encoding: { x: { field: "step", type: "quantitative" }, y },
+    },
+  ];
 }
