@@ -13,12 +13,15 @@
  *   gemm: the WebAssembly SIMD GEMM's GFLOP/s against the measured SIMD ceiling (bench/gemm.ts)
  *   mlp / mlp64: training step of RealNVP with MLP conditioners (8 couplings, hidden 256,256 /
  *       64,64, batch 1024, φ⁴ 8×8) at 1 and 2 threads on both sides
+ *   mera8 / mera16: training step of NeuralRG's MERA on the relaxed Ising model at L = 8 / 16
+ *       (ndis 2, 8 couplings per block, hidden 64, batch 1024; bench/mera.ts against
+ *       bench/torch_mera.py) at 1 and 2 threads on both sides, with our GFLOP/s
  *
  * ratio = latticeflow time / PyTorch time (for HMC: per trajectory), so < 1 means faster.
- * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e,gemm,mlp,mlp64 (default all), BENCH_DTYPES=float64,float32,
+ * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16 (default all), BENCH_DTYPES=float64,float32,
  * BENCH_REPEATS (default 20, scaled down for the big workloads), BENCH_THREADS (latticeflow
  * threads; default: all cores, as PyTorch's), BENCH_TORCH_THREADS (default: all cores),
- * BENCH_BEST_OF (each side's best of this many processes; default 3; 1 for e, c64, float64 c),
+ * BENCH_BEST_OF (each side's best of this many processes; default 3; 1 for e, c64, float64 c, mera16),
  * BENCH_MAX_SECONDS (for e).
  */
 import { spawnSync } from "node:child_process";
@@ -31,7 +34,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const repeats = Number(process.env.BENCH_REPEATS ?? 20);
 const only = new Set(
-  (process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e,gemm,mlp,mlp64").split(",").map((s) => s.trim()),
+  (process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16")
+    .split(",")
+    .map((s) => s.trim()),
 );
 const dtypes = (process.env.BENCH_DTYPES ?? "float64,float32").split(",").map((s) => s.trim());
 const ourThreads = Number(process.env.BENCH_THREADS ?? cpus().length);
@@ -48,6 +53,9 @@ interface Spec {
   args: string[];
   /** Threads on both sides for this workload (default BENCH_THREADS / BENCH_TORCH_THREADS). */
   threads?: number;
+  /** Scripts of the two sides (default workload.js and torch_reference.py). */
+  ours?: string;
+  torch?: string;
 }
 
 const specs: Spec[] = [];
@@ -115,6 +123,29 @@ for (const dtype of dtypes) {
           "1024",
           "--repeats",
           String(Math.max(3, Math.round(repeats / 2))),
+        ],
+      });
+    }
+  }
+}
+for (const dtype of dtypes) {
+  for (const L of [8, 16]) {
+    for (const threads of [1, 2]) {
+      specs.push({
+        id: `mera${L}`,
+        label: `(r) train MERA L=${L} ${threads}T`,
+        kind: "ms",
+        dtype,
+        threads,
+        ours: "mera.js",
+        torch: "torch_mera.py",
+        args: [
+          "--L",
+          String(L),
+          "--repeats",
+          String(Math.max(3, Math.round(repeats / (L === 8 ? 4 : 7)))),
+          "--warmup",
+          L === 8 ? "3" : "1",
         ],
       });
     }
@@ -201,8 +232,11 @@ for (const s of specs) {
   // OpenMP threads sometimes run a whole process 5–9× slower (510 vs 58 ms for the float32
   // sampling pass, back to back on an idle machine), and latticeflow's worker threads vary
   // by 1.5× between processes when other tenants are busy. One run where a process takes
-  // minutes (e, c64, and float64 c, where PyTorch is 7× slower than latticeflow anyway).
-  const runs = s.id === "e" || s.id === "c64" || (s.id.startsWith("c") && s.dtype === "float64") ? 1 : bestOf;
+  // minutes (e, c64, and float64 c, where PyTorch is 7× slower than latticeflow anyway; mera16).
+  const runs =
+    s.id === "e" || s.id === "c64" || s.id === "mera16" || (s.id.startsWith("c") && s.dtype === "float64")
+      ? 1
+      : bestOf;
   const best = (cmd: string, args: string[]): Result | null => {
     let top: Result | null = null;
     for (let k = 0; k < runs; k++) {
@@ -214,7 +248,7 @@ for (const s of specs) {
     return top;
   };
   const ours = best(process.execPath, [
-    join(here, "workload.js"),
+    join(here, s.ours ?? "workload.js"),
     ...s.args,
     "--dtype",
     s.dtype,
@@ -225,7 +259,7 @@ for (const s of specs) {
   ]);
   const theirs = withTorch
     ? best("/usr/bin/python3", [
-        join(repo, "bench", "torch_reference.py"),
+        join(repo, "bench", s.torch ?? "torch_reference.py"),
         ...s.args,
         "--dtype",
         s.dtype,
@@ -296,6 +330,26 @@ for (const r of rows) {
   console.log(
     `${r.workload.padEnd(38)} ${r.dtype.padEnd(8)} ${`${f(r.latticeflow)} ${r.unit}`.padStart(12)} ${`${f(r.torch)}`.padStart(10)} ${f(r.ratio, 2).padStart(6)} ${`${f(r.latticeflow_peak_rss_mb, 0)}/${f(r.torch_peak_rss_mb, 0)}`.padStart(16)} ${r.loadavg[0]!.toFixed(2).padStart(5)}`,
   );
+}
+const meraRows = rows.filter((r) => r.id.startsWith("mera"));
+if (meraRows.length) {
+  const g = (r: Result | null, k: string) => (r && typeof r[k] === "number" ? (r[k] as number) : null);
+  console.log(
+    "\nMERA step, matrix-product GFLOP/s (bench/mera.ts stepFlops; PyTorch: NeuralRG's masked nets, 2× the flops); " +
+      "ceiling = WebAssembly SIMD per thread × threads",
+  );
+  console.log(
+    `${"workload".padEnd(38)} ${"dtype".padEnd(8)} ${"GFLOP/step".padStart(10)} ${"lf GFLOP/s".padStart(10)} ${"ceiling".padStart(8)} ${"frac".padStart(6)} ${"pt GFLOP/s".padStart(10)} ${"lf/pt CPU ms".padStart(14)}`,
+  );
+  for (const r of meraRows) {
+    const o = r.raw.latticeflow;
+    const t = r.raw.torch;
+    const ceil = g(o, "ceiling_gflops_per_thread");
+    const th = g(o, "threads") ?? 1;
+    console.log(
+      `${r.workload.padEnd(38)} ${r.dtype.padEnd(8)} ${f((g(o, "flops_per_step") ?? Number.NaN) / 1e9, 2).padStart(10)} ${f(g(o, "gflops"), 2).padStart(10)} ${f(ceil === null ? null : ceil * th).padStart(8)} ${f(g(o, "fraction_of_ceiling"), 3).padStart(6)} ${f(g(t, "gflops"), 2).padStart(10)} ${`${f(g(o, "cpu_median_ms"), 0)}/${f(g(t, "cpu_median_ms"), 0)}`.padStart(14)}`,
+    );
+  }
 }
 const dir = join(repo, "bench", "results");
 mkdirSync(dir, { recursive: true });
