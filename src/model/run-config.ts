@@ -54,8 +54,9 @@ function theoryKeys(kind: TheoryKind): string[] {
   return [...Object.keys(THEORY_DEFAULTS[kind]).filter((k) => k !== "kind"), "L", "dim"];
 }
 
+/** A flow kind's fields: its defaults' keys and the optional `z2` every real-field flow has. */
 function flowKeys(kind: FlowKind): string[] {
-  return Object.keys(FLOW_DEFAULTS[kind]).filter((k) => k !== "kind");
+  return [...Object.keys(FLOW_DEFAULTS[kind]).filter((k) => k !== "kind"), "z2"];
 }
 
 function owners(key: string): string[] {

@@ -92,7 +92,7 @@ const B7 = 0.00019962165970355272;
 
 /** 2ᵏ at index k + 64, −64 ≤ k ≤ 0 (exact in both dtypes down to 2⁻⁶⁴). */
 const POW2 = new Float64Array(65);
-for (let k = -64; k <= 0; k++) POW2[k + 64] = 2 ** k;
+for (let k = 0, v = 1; k >= -64; k--, v /= 2) POW2[k + 64] = v; // halving is exact
 
 // ——— TypeScript twins (monomorphic) ———
 
