@@ -43,9 +43,9 @@
  * Randomness: `rng.uniform()` only; a chain is a pure function of (options, seed).
  */
 import * as math from "../math/index.js";
-import { latticeStrides } from "../theories/lattice.js";
+import { checkIsingLattice, latticeStrides } from "../theories/lattice.js";
 import type { RandomSource } from "./random.js";
-import { checkCount, checkIsingCouplings, checkIsingLattice, flatNeighbours, initialSpins } from "./wolff.js";
+import { checkCount, checkIsingCouplings, flatNeighbours, initialSpins } from "./wolff.js";
 
 export interface SpinMetropolisOptions {
   /** Lattice extents, each an integer ≥ 2 (periodic). */

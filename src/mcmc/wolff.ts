@@ -40,7 +40,7 @@
  */
 
 import * as math from "../math/index.js";
-import { latticeVolume, neighbourTables } from "../theories/lattice.js";
+import { checkIsingLattice, latticeVolume, neighbourTables } from "../theories/lattice.js";
 import type { RandomSource } from "./random.js";
 
 export interface WolffOptions {
@@ -88,24 +88,6 @@ export interface WolffResult {
   flips: number;
   /** Bond tests (neighbour visits of cluster sites) during thermalisation and production. */
   bondTests: number;
-}
-
-/**
- * Checks an Ising lattice: 1 or more dimensions, every extent an integer ≥ 2. Returns N.
- * `who` prefixes the RangeError message.
- */
-export function checkIsingLattice(who: string, latticeShape: readonly number[]): number {
-  if (!Array.isArray(latticeShape) || latticeShape.length < 1)
-    throw new RangeError(
-      `${who}: latticeShape must be a non-empty array, got ${JSON.stringify(latticeShape)}`,
-    );
-  for (const L of latticeShape)
-    if (!Number.isInteger(L) || L < 2)
-      throw new RangeError(
-        `${who}: lattice extents must be integers ≥ 2 (extent 1 would make the periodic bond ` +
-          `(x, x+μ̂) a self-loop), got ${JSON.stringify(latticeShape)}`,
-      );
-  return latticeVolume(latticeShape);
 }
 
 /** Checks T > 0 finite and J finite (J ≥ 0 if `ferro`). */

@@ -36,9 +36,9 @@
  * Every scalar is a `GammaEstimate` {value, error, tauInt, tauIntError, gamma, window}; a derived
  * quantity whose value is not finite (binder with ⟨m²⟩ = 0) is NaN with NaN errors.
  */
+import { checkIsingLattice } from "../theories/lattice.js";
 import type { FloatArray } from "../theories/theory.js";
 import {
-  checkIsingShape,
   drawSpins,
   improvedIsingEstimators,
   spinEnergy,
@@ -109,7 +109,7 @@ function derived(series: Float64Array[], f: (m: number[]) => number): GammaEstim
 }
 
 function check(who: string, length: number, latticeShape: readonly number[], T: number, J: number) {
-  const v = checkIsingShape(who, latticeShape);
+  const v = checkIsingLattice(who, latticeShape);
   if (typeof T !== "number" || !(T > 0) || !Number.isFinite(T))
     throw new RangeError(`${who}: temperature T must be a finite number > 0, got ${T}`);
   if (typeof J !== "number" || !Number.isFinite(J))

@@ -33,27 +33,12 @@
  * from x (`drawSpins`) and use `spinMagnetization`.
  */
 import * as math from "../math/index.js";
-import { latticeVolume, neighbourTables } from "../theories/lattice.js";
+import { checkIsingLattice, neighbourTables } from "../theories/lattice.js";
 import type { FloatArray } from "../theories/theory.js";
 
 /** A source of uniform draws in [0, 1); `Rng` (src/rng/philox.ts) is one. */
 export interface UniformSource {
   uniform(): number;
-}
-
-/** Checks an Ising lattice (≥ 1 dimension, every extent an integer ≥ 2) and returns N. */
-export function checkIsingShape(who: string, latticeShape: readonly number[]): number {
-  if (!Array.isArray(latticeShape) || latticeShape.length < 1)
-    throw new RangeError(
-      `${who}: latticeShape must be a non-empty array, got ${JSON.stringify(latticeShape)}`,
-    );
-  for (const L of latticeShape)
-    if (!Number.isInteger(L) || L < 2)
-      throw new RangeError(
-        `${who}: lattice extents must be integers ≥ 2 (extent 1 would make the periodic bond ` +
-          `(x, x+μ̂) a self-loop), got ${JSON.stringify(latticeShape)}`,
-      );
-  return latticeVolume(latticeShape);
 }
 
 function checkJ(who: string, J: number): void {
@@ -92,7 +77,7 @@ function bonds(latticeShape: readonly number[], v: number): Bonds {
 
 /** m = (1/N) Σ_x s_x per configuration (signed). */
 export function spinMagnetization(spins: Int8Array, latticeShape: readonly number[]): Float64Array {
-  const v = checkIsingShape("spinMagnetization", latticeShape);
+  const v = checkIsingLattice("spinMagnetization", latticeShape);
   const n = countConfigs("spinMagnetization", spins.length, v);
   const out = new Float64Array(n);
   for (let b = 0; b < n; b++) {
@@ -106,7 +91,7 @@ export function spinMagnetization(spins: Int8Array, latticeShape: readonly numbe
 
 /** e = H/N = −(J/N) Σ_x Σ_μ s_x s_{x+μ̂} per configuration. */
 export function spinEnergy(spins: Int8Array, latticeShape: readonly number[], J = 1): Float64Array {
-  const v = checkIsingShape("spinEnergy", latticeShape);
+  const v = checkIsingLattice("spinEnergy", latticeShape);
   checkJ("spinEnergy", J);
   const n = countConfigs("spinEnergy", spins.length, v);
   const { d, fwd } = bonds(latticeShape, v);
@@ -146,7 +131,7 @@ function improved(
   J: number,
   which: Which,
 ): ImprovedIsingEstimators {
-  const v = checkIsingShape(who, latticeShape);
+  const v = checkIsingLattice(who, latticeShape);
   checkJ(who, J);
   const n = countConfigs(who, x.length, v);
   const needBonds = which.energy || which.energy2;

@@ -60,3 +60,21 @@ export function neighbourTables(shape: readonly number[]): { up: Int32Array[]; d
   }
   return { up, down };
 }
+
+/**
+ * Checks an Ising lattice: 1 or more dimensions, every extent an integer ≥ 2. Returns N.
+ * `who` prefixes the RangeError message.
+ */
+export function checkIsingLattice(who: string, latticeShape: readonly number[]): number {
+  if (!Array.isArray(latticeShape) || latticeShape.length < 1)
+    throw new RangeError(
+      `${who}: latticeShape must be a non-empty array, got ${JSON.stringify(latticeShape)}`,
+    );
+  for (const L of latticeShape)
+    if (!Number.isInteger(L) || L < 2)
+      throw new RangeError(
+        `${who}: lattice extents must be integers ≥ 2 (extent 1 would make the periodic bond ` +
+          `(x, x+μ̂) a self-loop), got ${JSON.stringify(latticeShape)}`,
+      );
+  return latticeVolume(latticeShape);
+}
