@@ -3,8 +3,8 @@
  * integrated autocorrelation times, the acceptance-run τ_int of a flow-MH chain, and the cost
  * per independent sample, seconds/N · 2τ_int, of each observable. What is measured follows the
  * theory (src/model's TheorySpec): φ⁴ (and an ensemble of unknown theory) the scalar-field
- * observables of src/observables/measure.ts; U(1) the plaquette, with its exact value in 2-d,
- * and the topological charge (src/observables/u1-measure.ts).
+ * observables of src/observables/measure.ts; U(1) the plaquette, the topological charge and
+ * Wilson loops, with their exact values (and deviations in σ) in 2-d (src/observables/u1-measure.ts).
  *
  * The theory comes from the sidecar `<ENSEMBLE>.json` written by `sample`/`hmc` (its `theory`,
  * a TheorySpec, or the `{name: "phi4", …}` of earlier versions), else from the `config.json` of
@@ -397,6 +397,32 @@ export function timePoints(r: EnsembleReport): { correlator: TimePoint[]; m_eff:
     : { correlator: [], m_eff: [] };
 }
 
+/** The label of an R×T Wilson loop in tables and text output. */
+export function wilsonLabel(w: { r: number; t: number }): string {
+  return `W(${w.r}x${w.t})`;
+}
+
+/**
+ * Each U(1) observable with an exact value (2-d periodic): the plaquette, ⟨Q²⟩, χ_top and the Wilson
+ * loops, with the measured value and (measured − exact)/σ (NaN where σ = 0, e.g. a frozen Q).
+ */
+export function u1Deviations(
+  r: EnsembleReport,
+): { name: string; label: string; value: number; exact: number; nSigma: number }[] {
+  if (r.kind !== "u1") return [];
+  const m = r.m;
+  const out: { name: string; label: string; value: number; exact: number; nSigma: number }[] = [];
+  const add = (name: string, label: string, g: GammaEstimate | null, exact: number | null) => {
+    if (g !== null && exact !== null)
+      out.push({ name, label, value: g.value, exact, nSigma: (g.value - exact) / g.error });
+  };
+  add("plaquette", "plaquette", m.plaquette, m.plaquette_exact);
+  add("q2", U1_LABELS.q2, m.q2, m.q2_exact);
+  add("chi_top", "chi_top", m.chi_top, m.chi_top_exact);
+  for (const w of m.wilson_loops) add(`wilson_${w.r}x${w.t}`, wilsonLabel(w), w.estimate, w.exact);
+  return out;
+}
+
 /** (measured − exact)/σ of the U(1) plaquette where the exact value is known, else null. */
 export function plaquetteDeviation(r: EnsembleReport): { exact: number; nSigma: number } | null {
   if (r.kind !== "u1" || r.m.plaquette_exact === null) return null;
@@ -449,7 +475,19 @@ export function reportJson(r: EnsembleReport): Record<string, unknown> {
       const d = plaquetteDeviation(r);
       out.plaquette_exact = d ? d.exact : null;
       out.plaquette_n_sigma = d ? jnum(d.nSigma) : null;
+      out.q2_exact = r.m.q2_exact;
+      out.q2_n_sigma = jnum(r.m.q2_n_sigma);
+      out.chi_top_exact = r.m.chi_top_exact;
+      out.chi_top_n_sigma = jnum(r.m.chi_top_n_sigma);
       out.q_changes = r.m.q_changes;
+      out.wilson_loops = r.m.wilson_loops.map((w) => ({
+        R: w.r,
+        T: w.t,
+        area: w.area,
+        ...scalarJson(r, w.estimate),
+        exact: w.exact,
+        n_sigma: jnum(w.n_sigma),
+      }));
       break;
     }
     case "ising":
@@ -521,6 +559,18 @@ export function printReport(r: EnsembleReport): void {
     const [v, e] = valErr(p.value, p.error);
     rows.push([`C(${p.t})`, v, e, fmt(p.tauInt, 2), ""]);
   }
+  if (r.kind === "u1")
+    for (const w of r.m.wilson_loops) {
+      const g = w.estimate;
+      const [v, e] = valErr(g.value, g.error);
+      rows.push([
+        `Wilson loop ${wilsonLabel(w)}`,
+        v,
+        e,
+        `${fmt(g.tauInt, 2)}(${fmt(g.tauIntError, 2)})`,
+        costStr(costPerIndependent(r, g.tauInt)),
+      ]);
+    }
   const widths = rows[0]!.map((_, j) => Math.max(...rows.map((row) => row[j]!.length)));
   for (const row of rows) {
     console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join("  "));
@@ -532,11 +582,10 @@ export function printReport(r: EnsembleReport): void {
       );
       break;
     case "u1": {
-      const d = plaquetteDeviation(r);
-      if (d) {
-        const diff = r.m.plaquette.value - d.exact;
+      for (const d of u1Deviations(r)) {
+        const diff = d.value - d.exact;
         console.log(
-          `exact plaquette (2-d, periodic) ${d.exact.toFixed(6)}: measured − exact = ${diff >= 0 ? "+" : ""}${diff.toPrecision(3)} = ${fmt(d.nSigma, 2)} sigma`,
+          `exact ${d.label} (2-d, periodic) ${d.name === "plaquette" ? d.exact.toFixed(6) : d.exact.toPrecision(7)}: measured − exact = ${diff >= 0 ? "+" : ""}${diff.toPrecision(3)} = ${fmt(d.nSigma, 2)} sigma`,
         );
       }
       if (r.m.q_changes !== null) {

@@ -16,7 +16,7 @@ import { renderSvg } from "../plots/render.js";
 import { fmtErr } from "../plots/specs/common.js";
 import { printJson } from "./args.js";
 import { UsageError } from "./errors.js";
-import { type EnsembleReport, isingDeviations, plaquetteDeviation } from "./measure-command.js";
+import { type EnsembleReport, isingDeviations, plaquetteDeviation, u1Deviations } from "./measure-command.js";
 import { collectRunFigures, type PlotOptions, plotOptions, withPlotOptions } from "./plot-command.js";
 import { readConfig, readMetrics } from "./run-dir.js";
 
@@ -181,6 +181,13 @@ function ensembleSection(r: EnsembleReport): string {
     }
     case "u1": {
       if (r.m.q_changes !== null) facts.push(`Q changed ${r.m.q_changes} times`);
+      for (const w of r.m.wilson_loops)
+        extra.push([
+          `Wilson loop W(${w.r}×${w.t})`,
+          fmtErr(w.estimate.value, w.estimate.error),
+          fmtErr(w.estimate.tauInt, w.estimate.tauIntError),
+          String(w.estimate.window),
+        ]);
       const d = plaquetteDeviation(r);
       if (d) {
         extra.push([
@@ -188,6 +195,18 @@ function ensembleSection(r: EnsembleReport): string {
           num(d.exact, 6),
           "",
           `${num(d.nSigma, 2)} σ from the measured value`,
+        ]);
+      }
+      for (const e of u1Deviations(r)) {
+        if (e.name === "plaquette") continue;
+        const label = e.name.startsWith("wilson_")
+          ? `Wilson loop ${e.label.replace("x", "×")}`
+          : OBSERVABLE_LABELS[e.name]!;
+        extra.push([
+          `${label}, exact (2-d, periodic)`,
+          num(e.exact, e.name === "chi_top" ? 8 : 6),
+          "",
+          `${num(e.nSigma, 2)} σ from the measured value`,
         ]);
       }
       if (r.m.q_changes === 0) {

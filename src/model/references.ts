@@ -3,10 +3,14 @@
  * this spec, or null. The free energy: `lnZ` is the theory's own partition function (for the
  * relaxed Ising model, the spins' Z), `logZShift` = ln Z − ln ∫ dφ e^{−S(φ)}, so the reverse-KL
  * loss (an upper bound of −ln ∫ e^{−S}) has the exact floor `lossFloor` = logZShift − lnZ.
+ * U(1) on a 2-d periodic lattice: lnZ = ln ∫ Π_links dθ e^{−S}, dθ on [0, 2π) — the measure whose
+ * normalised form is the uniform prior, so a flow's reverse-KL loss E_q[log q + S] = KL(q‖p) − ln Z
+ * has the floor −ln Z (u1ExactTorus, src/theories/u1-exact.ts); logZShift = 0, energy null.
  */
 import { IsingRelaxedTheory } from "../theories/ising.js";
 import { isingExactTorus } from "../theories/ising-exact.js";
 import { ISING_TRANSFER_MAX_ROW, isingTransferMatrix } from "../theories/ising-transfer.js";
+import { u1ExactTorus } from "../theories/u1-exact.js";
 import type { IsingSpec, TheorySpec } from "./theory-spec.js";
 
 export interface ExactReferences {
@@ -16,7 +20,7 @@ export interface ExactReferences {
   logZShift: number;
   /** −ln ∫ e^{−S}: the value the reverse-KL loss is bounded by (null when lnZ is). */
   lossFloor: number | null;
-  /** Per-site energy, when known. */
+  /** Per-site energy, when known (Ising only; null for U(1), whose ⟨cos P⟩ is in u1ExactTorus). */
   energy: number | null;
 }
 
@@ -30,8 +34,13 @@ export function exactReferences(spec: TheorySpec): ExactReferences {
       const e = isingExactTorus([l0, l1], spec.T);
       return { lnZ: e.lnZ, logZShift: shift, lossFloor: shift - e.lnZ, energy: e.energy };
     }
+    case "u1": {
+      const solvable = spec.latticeShape.length === 2 && spec.beta >= 0 && spec.beta <= 500;
+      if (!solvable) return { lnZ: null, logZShift: 0, lossFloor: null, energy: null };
+      const { lnZ } = u1ExactTorus(spec.latticeShape, spec.beta);
+      return { lnZ, logZShift: 0, lossFloor: -lnZ, energy: null };
+    }
     case "phi4":
-    case "u1":
       return { lnZ: null, logZShift: 0, lossFloor: null, energy: null };
   }
 }
