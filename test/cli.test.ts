@@ -138,7 +138,11 @@ describe("bad input: one line naming the problem and the fix, exit 2, nothing wr
       ["train", "--partition", "stripes"],
       /--partition is a setting of flow 'realnvp-mlp'/,
     ],
-    ["a theory no flow takes yet", ["train", "--theory", "u1"], /no flow for it yet/],
+    [
+      "a real-field flow on U(1) links",
+      ["train", "--theory", "u1", "--flow", "affine-cnn"],
+      /flow 'affine-cnn' transforms real fields, but theory 'u1' has link angles: use --flow ncp/,
+    ],
   ];
   for (const [name, args, msg] of bad) {
     it(name, async () => {

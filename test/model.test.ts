@@ -18,6 +18,7 @@ import {
   buildModel,
   configShapeOf,
   FLOW_DEFAULTS,
+  FLOW_DOMAIN,
   modelSpecOf,
   PRESETS,
   parseRunConfig,
@@ -56,7 +57,8 @@ describe("model description", () => {
       expect(flow.prior.eventShape).toEqual(theory.configShape);
     }
     for (const flow of Object.values(FLOW_DEFAULTS)) {
-      const c = { ...presetConfig("phi4-notebook"), flow };
+      const base = presetConfig(FLOW_DOMAIN[flow.kind] === "real" ? "phi4-notebook" : "u1-tutorial");
+      const c = { ...base, flow };
       expect(() => buildModel(validateRunConfig(c, "test"))).not.toThrow();
     }
   });
@@ -108,7 +110,9 @@ describe("model description", () => {
     expect(specError(() => applySettings(base, { L: 4096 }, "flags"))).toMatch(
       /degrees of freedom.*smaller L/,
     );
-    expect(specError(() => applySettings(base, { theory: "u1" }, "flags"))).toMatch(/no flow for it yet/);
+    expect(specError(() => applySettings(base, { theory: "u1", flow: "affine-cnn" }, "flags"))).toMatch(
+      /flow 'affine-cnn' transforms real fields, but theory 'u1' has link angles: use --flow ncp/,
+    );
     expect(specError(() => applySettings(base, { threads: 100 }, "flags"))).toMatch(
       /threads = 100 exceeds batch/,
     );

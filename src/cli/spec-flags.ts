@@ -36,7 +36,7 @@ export const FLOW_FLAGS: readonly SpecFlag[] = [
   {
     flag: "--layers <n>",
     key: "layers",
-    help: "number of coupling layers (mera/tebd: per 2x2 RealNVP block)",
+    help: "number of coupling layers (mera/tebd: per 2x2 RealNVP block; ncp/spline: gauge-equivariant layers)",
     parse: num("--layers"),
   },
   {
@@ -48,9 +48,16 @@ export const FLOW_FLAGS: readonly SpecFlag[] = [
   {
     flag: "--kernel <k>",
     key: "kernel",
-    help: "affine-cnn: odd convolution kernel size",
+    help: "affine-cnn, ncp, spline: odd convolution kernel size",
     parse: num("--kernel"),
   },
+  {
+    flag: "--components <n>",
+    key: "components",
+    help: "ncp: mixture components of each plaquette map (the tutorial's n_mixture_comps)",
+    parse: num("--components"),
+  },
+  { flag: "--bins <n>", key: "bins", help: "spline: bins of each circular spline", parse: num("--bins") },
   { flag: "--partition <p>", key: "partition", help: "realnvp-mlp: stripes or checkerboard" },
   {
     flag: "--ndis <n>",
@@ -63,7 +70,7 @@ export const FLOW_FLAGS: readonly SpecFlag[] = [
   {
     flag: "--z2",
     key: "z2",
-    help: "train and sample the Z2-symmetrised density (q(x)+q(-x))/2 (one extra inverse pass per step)",
+    help: "real-field flows: train and sample the Z2-symmetrised density (q(x)+q(-x))/2 (one extra inverse pass per step)",
   },
 ];
 

@@ -4,11 +4,16 @@
  * nn.Sequential of the notebook, so a checkpoint loads there with load_state_dict:
  *   net.{2j}.weight [C_{j+1}, C_j, k, …, k], net.{2j}.bias [C_{j+1}], net.{2j+1}.weight [1] (PReLU).
  * Initialisation is PyTorch's default: U(±1/√fan_in) for conv weights and biases, PReLU slope 0.25.
+ *
+ * The U(1) tutorial's make_conv_net (arXiv 2101.08176) is the same stack with nn.LeakyReLU
+ * (slope 0.01, no parameters: slot 2j+1 holds none) and no final tanh (use_final_tanh=False):
+ * `activation: "leaky-relu"`, `finalTanh: false`. The names of the convolutions do not change.
  */
 import {
   type CouplingNet,
   type DType,
   full,
+  leakyRelu,
   type Params,
   periodicConv,
   prelu,
@@ -27,21 +32,35 @@ export interface CnnConfig {
   dim: number;
   /** Zero the last convolution so the network outputs 0 (identity coupling). */
   zeroLast?: boolean;
+  /** Between convolutions: nn.PReLU (default) or nn.LeakyReLU(0.01), which has no parameters. */
+  activation?: CnnActivation;
+  /** A tanh after the last convolution (default true). */
+  finalTanh?: boolean;
 }
+
+export type CnnActivation = "prelu" | "leaky-relu";
+
+/** nn.LeakyReLU's default negative slope. */
+export const LEAKY_RELU_SLOPE = 0.01;
 
 export class PeriodicCnn {
   readonly sizes: number[];
-  private readonly names: { w: string; b: string; a: string | null }[];
+  private readonly names: { w: string; b: string; a: string | null; last: boolean }[];
+  private readonly leaky: boolean;
+  private readonly finalTanh: boolean;
 
   constructor(readonly config: CnnConfig) {
     if (config.kernel % 2 !== 1 || config.kernel < 1)
       throw new RangeError(`kernel must be odd, got ${config.kernel}`);
     this.sizes = [config.inChannels, ...config.hidden, config.outChannels];
+    this.leaky = config.activation === "leaky-relu";
+    this.finalTanh = config.finalTanh ?? true;
     const n = this.sizes.length - 1;
     this.names = Array.from({ length: n }, (_, j) => ({
       w: `${2 * j}.weight`,
       b: `${2 * j}.bias`,
-      a: j < n - 1 ? `${2 * j + 1}.weight` : null,
+      a: j < n - 1 && !this.leaky ? `${2 * j + 1}.weight` : null,
+      last: j === n - 1,
     }));
   }
 
@@ -70,6 +89,8 @@ export class PeriodicCnn {
 
   /** The parameters in the layout of the fused coupling op (engine/fused/coupling.ts). */
   couplingNet(params: Params): CouplingNet {
+    if (this.leaky || !this.finalTanh)
+      throw new RangeError("couplingNet: the fused coupling op runs PReLU nets that end in tanh");
     const weights: Tensor[] = [];
     const biases: Tensor[] = [];
     const alphas: Tensor[] = [];
@@ -86,7 +107,8 @@ export class PeriodicCnn {
     let h = x;
     for (const nm of this.names) {
       h = periodicConv(h, params[nm.w]!, params[nm.b]!);
-      h = nm.a ? prelu(h, params[nm.a]!) : tanh(h);
+      if (!nm.last) h = nm.a ? prelu(h, params[nm.a]!) : leakyRelu(h, LEAKY_RELU_SLOPE);
+      else if (this.finalTanh) h = tanh(h);
     }
     return h;
   }

@@ -8,7 +8,8 @@ import type { Rng } from "../rng/philox.js";
 
 /**
  * A flow's base distribution r(z): draws and their log density. Fields on sites use a normal
- * prior; angles (U(1) links) will use a uniform one on [−π, π) of shape [d, ...lattice].
+ * prior; angles (U(1) links) the uniform one on [0, 2π) of shape [d, ...lattice]
+ * (uniform-prior.ts).
  */
 export interface Prior {
   /** Shape of one configuration, without the batch axis. */

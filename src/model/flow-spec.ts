@@ -3,16 +3,20 @@
  * union on `kind`) and `buildFlow`, which builds it for a theory.
  *
  * Adding a flow family: its bijector/conditioner files in src/flows and one schema case here
- * (added to `FlowSpecSchema`, `FLOW_DEFAULTS`, `checkFlowFits`, `buildFlow`).
+ * (added to `FlowSpecSchema`, `FLOW_DEFAULTS`, `FLOW_DOMAIN`, `checkFlowFits`, `buildFlow`).
+ * Real-field flows act on φ⁴ and Ising fields; circle flows (ncp, spline) on U(1) link angles.
  */
 import { z } from "zod";
 import { affineCouplingFlow } from "../flows/affine-flow.js";
+import { CircularSplineTransformer } from "../flows/circular-spline-transformer.js";
 import type { Flow } from "../flows/flow.js";
 import { meraFlow, tebdFlow } from "../flows/mera.js";
+import { NcpTransformer } from "../flows/ncp-transformer.js";
 import { realNvpMlpFlow } from "../flows/realnvp-mlp.js";
+import { u1GaugeFlow } from "../flows/u1-flow.js";
 import { Z2SymmetrisedFlow } from "../flows/z2-symmetrised.js";
 import { SpecError } from "./spec-error.js";
-import { configShapeOf, domainOf, type TheorySpec } from "./theory-spec.js";
+import { configShapeOf, type Domain, domainOf, type TheorySpec } from "./theory-spec.js";
 
 const Hidden = z.array(z.number().int().positive().max(65536)).max(16);
 const Layers = z.number().int().positive().max(1024);
@@ -73,17 +77,41 @@ export const TebdSpecSchema = z
   })
   .strict();
 
+/** The U(1) gauge-equivariant conditioner (arXiv 2003.06413, 2101.08176): a periodic CNN on (cos P, sin P). */
+const GaugeCnn = {
+  layers: Layers,
+  hidden: Hidden,
+  kernel: z.number().int().positive(),
+};
+
+/**
+ * The tutorial's U(1) flow (arXiv 2101.08176): gauge-equivariant couplings whose active
+ * plaquettes go through a mixture of `components` non-compact projections plus a rotation.
+ */
+export const NcpSpecSchema = z
+  .object({ kind: z.literal("ncp"), ...GaugeCnn, components: z.number().int().positive().max(64) })
+  .strict();
+
+/** The same couplings with circular rational-quadratic splines of `bins` bins (arXiv 2002.02428). */
+export const SplineSpecSchema = z
+  .object({ kind: z.literal("spline"), ...GaugeCnn, bins: z.number().int().positive().max(256) })
+  .strict();
+
 export const FlowSpecSchema = z.discriminatedUnion("kind", [
   AffineCnnSpecSchema,
   RealNvpMlpSpecSchema,
   MeraSpecSchema,
   TebdSpecSchema,
+  NcpSpecSchema,
+  SplineSpecSchema,
 ]);
 
 export type AffineCnnSpec = z.infer<typeof AffineCnnSpecSchema>;
 export type RealNvpMlpSpec = z.infer<typeof RealNvpMlpSpecSchema>;
 export type MeraSpec = z.infer<typeof MeraSpecSchema>;
 export type TebdSpec = z.infer<typeof TebdSpecSchema>;
+export type NcpSpec = z.infer<typeof NcpSpecSchema>;
+export type SplineSpec = z.infer<typeof SplineSpecSchema>;
 export type FlowSpec = z.infer<typeof FlowSpecSchema>;
 export type FlowKind = FlowSpec["kind"];
 
@@ -99,15 +127,40 @@ export const FLOW_DEFAULTS: { readonly [K in FlowKind]: Extract<FlowSpec, { kind
   /** NeuralRG's paper runs (etc/paper.md): Nlayers 8, Hs = Ht = 64, Ndis 2. */
   mera: { kind: "mera", layers: 8, hidden: [64], ndis: 2, identityInit: false },
   tebd: { kind: "tebd", layers: 8, hidden: [64], depth: 2, identityInit: false },
+  /** The tutorial's U(1) model: 16 layers, 2 mixture components, hidden [8, 8], kernel 3. */
+  ncp: { kind: "ncp", layers: 16, hidden: [8, 8], kernel: 3, components: 2 },
+  spline: { kind: "spline", layers: 16, hidden: [8, 8], kernel: 3, bins: 8 },
 };
 
 export const FLOW_KINDS = Object.keys(FLOW_DEFAULTS) as FlowKind[];
 
+/** What each flow transforms: real fields (φ⁴, relaxed Ising) or angles (U(1) links). */
+export const FLOW_DOMAIN: { readonly [K in FlowKind]: Domain } = {
+  "affine-cnn": "real",
+  "realnvp-mlp": "real",
+  mera: "real",
+  tebd: "real",
+  ncp: "circle",
+  spline: "circle",
+};
+
+/** The flow a theory gets when none is named: the notebook's for fields, the tutorial's for links. */
+export const DEFAULT_FLOW_KIND: { readonly [D in Domain]: FlowKind } = { real: "affine-cnn", circle: "ncp" };
+
+/** Whether the spec asks for the Z₂-symmetrised density (real-field flows only). */
+export function isZ2Symmetrised(flow: FlowSpec): boolean {
+  return "z2" in flow && flow.z2 === true;
+}
+
 /** Whether this flow can act on this theory's configurations; throws SpecError naming the fix. */
 export function checkFlowFits(flow: FlowSpec, theory: TheorySpec): void {
-  if (domainOf(theory) !== "real") {
+  const domain = domainOf(theory);
+  if (domain !== FLOW_DOMAIN[flow.kind]) {
+    const fits = FLOW_KINDS.filter((k) => FLOW_DOMAIN[k] === domain).map((k) => `--flow ${k}`);
     throw new SpecError(
-      `flow '${flow.kind}' transforms real fields, but theory '${theory.kind}' has angles: no flow for it yet (use 'latticeflow hmc' for ${theory.kind})`,
+      domain === "circle"
+        ? `flow '${flow.kind}' transforms real fields, but theory '${theory.kind}' has link angles: use ${fits.join(" or ")}`
+        : `flow '${flow.kind}' transforms U(1) link angles, but theory '${theory.kind}' has real fields: use ${fits.join(", ")}`,
     );
   }
   const shape = theory.latticeShape;
@@ -118,12 +171,7 @@ export function checkFlowFits(flow: FlowSpec, theory: TheorySpec): void {
         throw new SpecError(
           `L = ${odd} is odd (lattice [${shape}]); the checkerboard coupling layers need even extents, e.g. L = ${odd + 1}`,
         );
-      if (flow.kernel % 2 !== 1) throw new SpecError(`flow.kernel = ${flow.kernel} must be odd (e.g. 3)`);
-      const lmin = Math.min(...shape);
-      if (flow.kernel > lmin)
-        throw new SpecError(
-          `flow.kernel = ${flow.kernel} is wider than the lattice (L = ${lmin}); a periodic kernel wraps onto itself: use kernel ≤ ${lmin % 2 === 1 ? lmin : lmin - 1}`,
-        );
+      checkKernel(flow.kernel, shape);
       return;
     }
     case "realnvp-mlp": {
@@ -151,7 +199,31 @@ export function checkFlowFits(flow: FlowSpec, theory: TheorySpec): void {
         );
       return;
     }
+    case "ncp":
+    case "spline": {
+      if (shape.length !== 2)
+        throw new SpecError(
+          `flow '${flow.kind}' covers 2-d lattices only (its couplings transform the one plaquette orientation of d = 2), got d = ${shape.length}: use --dim 2`,
+        );
+      const off = shape.find((n) => n % 4 !== 0);
+      if (off !== undefined)
+        throw new SpecError(
+          `L = ${off} is not a multiple of 4 (lattice [${shape}]); the gauge-equivariant layers' plaquette stripes repeat every 4 sites: use L = ${Math.max(4, 4 * Math.round(off / 4))}`,
+        );
+      checkKernel(flow.kernel, shape);
+      return;
+    }
   }
+}
+
+/** An odd kernel that does not wrap onto itself. */
+function checkKernel(kernel: number, shape: readonly number[]): void {
+  if (kernel % 2 !== 1) throw new SpecError(`flow.kernel = ${kernel} must be odd (e.g. 3)`);
+  const lmin = Math.min(...shape);
+  if (kernel > lmin)
+    throw new SpecError(
+      `flow.kernel = ${kernel} is wider than the lattice (L = ${lmin}); a periodic kernel wraps onto itself: use kernel ≤ ${lmin % 2 === 1 ? lmin : lmin - 1}`,
+    );
 }
 
 function nextPowerOfTwo(n: number): number {
@@ -162,7 +234,7 @@ function nextPowerOfTwo(n: number): number {
 
 export function buildFlow(flow: FlowSpec, theory: TheorySpec): Flow {
   const base = buildBaseFlow(flow, theory);
-  return flow.z2 ? new Z2SymmetrisedFlow(base) : base;
+  return isZ2Symmetrised(flow) ? new Z2SymmetrisedFlow(base) : base;
 }
 
 function buildBaseFlow(flow: FlowSpec, theory: TheorySpec): Flow {
@@ -203,11 +275,23 @@ function buildBaseFlow(flow: FlowSpec, theory: TheorySpec): Flow {
         hiddenT: flow.hidden[0]!,
         identityInit: flow.identityInit,
       });
+    case "ncp":
+    case "spline":
+      return u1GaugeFlow({
+        latticeShape: theory.latticeShape,
+        layers: flow.layers,
+        hidden: flow.hidden,
+        kernel: flow.kernel,
+        transformer:
+          flow.kind === "ncp"
+            ? new NcpTransformer(flow.components)
+            : new CircularSplineTransformer(flow.bins),
+      });
   }
 }
 
 export function describeFlow(flow: FlowSpec): string {
-  return flow.z2 ? `${describeBaseFlow(flow)}, Z2-symmetrised` : describeBaseFlow(flow);
+  return isZ2Symmetrised(flow) ? `${describeBaseFlow(flow)}, Z2-symmetrised` : describeBaseFlow(flow);
 }
 
 function describeBaseFlow(flow: FlowSpec): string {
@@ -220,5 +304,9 @@ function describeBaseFlow(flow: FlowSpec): string {
       return `mera ${flow.ndis} disentangler(s) + decimator per level, ${flow.layers} couplings per block, hidden ${flow.hidden[0]}`;
     case "tebd":
       return `tebd depth ${flow.depth}, ${flow.layers} couplings per block, hidden ${flow.hidden[0]}`;
+    case "ncp":
+      return `ncp ${flow.layers} gauge-equivariant layers, ${flow.components} components, hidden [${flow.hidden}], kernel ${flow.kernel}`;
+    case "spline":
+      return `spline ${flow.layers} gauge-equivariant layers, ${flow.bins} bins, hidden [${flow.hidden}], kernel ${flow.kernel}`;
   }
 }

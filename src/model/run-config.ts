@@ -10,7 +10,9 @@
 import { z } from "zod";
 import {
   checkFlowFits,
+  DEFAULT_FLOW_KIND,
   FLOW_DEFAULTS,
+  FLOW_DOMAIN,
   FLOW_KINDS,
   type FlowKind,
   type FlowSpec,
@@ -20,6 +22,7 @@ import { SpecError } from "./spec-error.js";
 import {
   checkTheory,
   configShapeOf,
+  domainOf,
   THEORY_DEFAULTS,
   THEORY_KINDS,
   type TheoryKind,
@@ -54,9 +57,10 @@ function theoryKeys(kind: TheoryKind): string[] {
   return [...Object.keys(THEORY_DEFAULTS[kind]).filter((k) => k !== "kind"), "L", "dim"];
 }
 
-/** A flow kind's fields: its defaults' keys and the optional `z2` every real-field flow has. */
+/** A flow kind's fields: its defaults' keys, and the optional `z2` every real-field flow has. */
 function flowKeys(kind: FlowKind): string[] {
-  return [...Object.keys(FLOW_DEFAULTS[kind]).filter((k) => k !== "kind"), "z2"];
+  const keys = Object.keys(FLOW_DEFAULTS[kind]).filter((k) => k !== "kind");
+  return FLOW_DOMAIN[kind] === "real" ? [...keys, "z2"] : keys;
 }
 
 function owners(key: string): string[] {
@@ -148,7 +152,10 @@ export function applySettings(
 ): RunConfig {
   const s = defined(settings);
   const theoryKind = oneOf(s.theory ?? base?.theory.kind ?? "phi4", THEORY_KINDS, "theory", source);
-  const flowKind = oneOf(s.flow ?? base?.flow.kind ?? "affine-cnn", FLOW_KINDS, "flow", source);
+  // Unnamed, the flow stays the base's if it fits the theory's domain, else the domain's default.
+  const domain = domainOf(THEORY_DEFAULTS[theoryKind]);
+  const baseFlow = base && FLOW_DOMAIN[base.flow.kind] === domain ? base.flow.kind : undefined;
+  const flowKind = oneOf(s.flow ?? baseFlow ?? DEFAULT_FLOW_KIND[domain], FLOW_KINDS, "flow", source);
   const theory: Record<string, unknown> = {
     ...(base?.theory.kind === theoryKind ? base.theory : THEORY_DEFAULTS[theoryKind]),
   };
