@@ -22,11 +22,13 @@ export { AffineTransformer } from "./flows/affine-transformer.js";
 export { type Bijector, forward, inverse, prefixParams, subParams } from "./flows/bijector.js";
 export { Blockwise } from "./flows/blockwise.js";
 export { Chain } from "./flows/chain.js";
-export { type CnnConfig, PeriodicCnn } from "./flows/cnn.js";
+export { CircularSplineTransformer } from "./flows/circular-spline-transformer.js";
+export { type CnnActivation, type CnnConfig, LEAKY_RELU_SLOPE, PeriodicCnn } from "./flows/cnn.js";
 export { CnnConditioner, type CnnConditionerConfig } from "./flows/cnn-conditioner.js";
 export type { Conditioner } from "./flows/conditioner.js";
 export type { ElementwiseTransformer } from "./flows/elementwise.js";
 export { Flow } from "./flows/flow.js";
+export { GaugeEquivariantCoupling, plaquettes2d } from "./flows/gauge-coupling.js";
 export { Inverse } from "./flows/inverse.js";
 export { MaskedCoupling, type MaskedCouplingOptions } from "./flows/masked-coupling.js";
 export { checkerboardFits, checkerboardMask } from "./flows/masks.js";
@@ -44,6 +46,7 @@ export {
 } from "./flows/mera.js";
 export { ACTIVATIONS, type Activation, Mlp, type MlpConfig } from "./flows/mlp.js";
 export { MlpConditioner, type MlpConditionerConfig } from "./flows/mlp-conditioner.js";
+export { NcpTransformer } from "./flows/ncp-transformer.js";
 export {
   NeuralRgBlock,
   type NeuralRgBlockConfig,
@@ -52,8 +55,20 @@ export {
   neuralRgSplit,
 } from "./flows/neuralrg-block.js";
 export { checkerboardPartition, type Partition, partitionBy, stripePartition } from "./flows/partition.js";
+export { PlaquetteConditioner, type PlaquetteConditionerConfig } from "./flows/plaquette-conditioner.js";
+export {
+  activeLinkMask,
+  gaugeLayerPlacement,
+  gaugeMaskMisfit,
+  type PlaquetteMasks,
+  plaquetteClass,
+  plaquetteMasks,
+  plaquettePartition,
+} from "./flows/plaquette-masks.js";
 export { NormalPrior, type Prior } from "./flows/prior.js";
 export { type RealNvpMlpConfig, realNvpMlpFlow, realNvpPartition } from "./flows/realnvp-mlp.js";
+export { gaugeCouplingLayer, type U1GaugeFlowConfig, u1GaugeFlow } from "./flows/u1-flow.js";
+export { UniformPrior } from "./flows/uniform-prior.js";
 // Browser-safe file formats.
 export { decodeNpy, encodeNpy } from "./io/npy.js";
 export {
@@ -115,8 +130,14 @@ export {
   sitePhi4,
   timeSliceSums,
 } from "./observables/scalar.js";
-export { plaquetteMean, topologicalCharge, wrapAngle } from "./observables/u1.js";
-export { measureU1Ensemble } from "./observables/u1-measure.js";
+export { plaquetteMean, topologicalCharge, wilsonLoop, wrapAngle } from "./observables/u1.js";
+export {
+  DEFAULT_U1_WILSON_LOOPS,
+  measureU1Ensemble,
+  type U1Measurement,
+  type U1MeasureOptions,
+  type U1WilsonLoopMeasurement,
+} from "./observables/u1-measure.js";
 // Data-parallel training and sampling (Node: src/cli/threads.ts; browsers: webWorkerSpawn).
 export {
   createParallelSampler,
@@ -155,7 +176,18 @@ export {
 } from "./theories/phi4.js";
 export type { FloatArray as LatticeArray, Theory } from "./theories/theory.js";
 export { type U1Params, U1Theory } from "./theories/u1.js";
-export { logBesselI, u1PlaquetteExact } from "./theories/u1-exact.js";
+export {
+  logBesselI,
+  type U1ExactTorus,
+  u1ExactTorus,
+  u1PlaquetteExact,
+  u1WilsonLoopExact,
+} from "./theories/u1-exact.js";
+export {
+  type U1ThetaMoments,
+  u1ChiTopInfiniteVolume,
+  u1ThetaMoments,
+} from "./theories/u1-topology-exact.js";
 // Training.
 export { actionOp } from "./train/action-op.js";
 export {
@@ -167,4 +199,5 @@ export {
   type Optimizer,
 } from "./train/adam.js";
 export { type KlAux, reverseKl } from "./train/reverse-kl.js";
+export { cosineDecay, type LearningRate, learningRateAt, learningRateOf } from "./train/schedule.js";
 export { createTrainer, type StepMetrics, type TrainerConfig, type TrainState } from "./train/trainer.js";

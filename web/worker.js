@@ -25,7 +25,12 @@ async function run({ preset, seed, steps, dtype }) {
   postMessage({ type: "config", config });
   const { theory, flow } = lf.buildModel(config);
   const t = config.train;
-  const optimizer = lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
+  const optimizer = lf.adam({
+    lr: lf.learningRateOf(t),
+    beta1: t.beta1,
+    beta2: t.beta2,
+    clipNorm: t.clipNorm,
+  });
   const trainer = lf.createTrainer({ flow, theory, optimizer, batch: t.batch, dtype: t.dtype });
   const state = trainer.init(new lf.Rng(t.seed)); // as the CLI: weights, then the prior draws
   const losses = [];

@@ -79,6 +79,11 @@ export const TRAIN_FLAGS: readonly SpecFlag[] = [
   { flag: "--steps <n>", key: "steps", help: "total training steps", parse: num("--steps") },
   { flag: "--lr <x>", key: "lr", help: "Adam learning rate", parse: num("--lr") },
   {
+    flag: "--lr-schedule <s>",
+    key: "lrSchedule",
+    help: "constant (default) or cosine (decays --lr to 0 at the last step)",
+  },
+  {
     flag: "--clip-norm <x>",
     key: "clipNorm",
     help: "clip the global gradient norm to this",

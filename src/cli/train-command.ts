@@ -21,6 +21,7 @@ import { exactReferences } from "../model/references.js";
 import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { adam } from "../train/adam.js";
+import { learningRateOf } from "../train/schedule.js";
 import { createTrainer, type StepMetrics, type TrainState } from "../train/trainer.js";
 import { fmt, num, printJson } from "./args.js";
 import { mergedConfig, presetConfig, type RunConfig } from "./config.js";
@@ -246,7 +247,10 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
       );
     }
     const sameOptimiser =
-      config.train.lr === recorded.train.lr && config.train.clipNorm === recorded.train.clipNorm;
+      config.train.lr === recorded.train.lr &&
+      config.train.lrSchedule === recorded.train.lrSchedule &&
+      (config.train.lrSchedule !== "cosine" || config.train.steps === recorded.train.steps) &&
+      config.train.clipNorm === recorded.train.clipNorm;
     start = { config, saved, history: records, countHistory: sameOptimiser };
   } else {
     if (!opts.config) throw new UsageError("no configuration: pass --preset, --config or flags");
@@ -265,7 +269,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
   }
   const config = start.config;
   const t = config.train;
-  const optimizer = adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
+  const optimizer = adam({ lr: learningRateOf(t), beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
   // One thread: the plain trainer. More: the same step with the batch split over worker
   // threads (src/parallel/shard.ts), which must be closed however the run ends.
   const trainer: Trainer =

@@ -237,7 +237,7 @@ function isLegacy(raw: unknown): raw is Record<string, unknown> {
 export function parseRunConfig(raw: unknown, source: string): RunConfig {
   if (!isLegacy(raw)) return validateRunConfig(raw, source);
   const required = ["L", "dim", "m2", "lam", "layers", "hidden", "kernel", "identityInit", ...TRAIN_KEYS];
-  const missing = required.filter((k) => k !== "threads" && raw[k] === undefined);
+  const missing = required.filter((k) => k !== "threads" && k !== "lrSchedule" && raw[k] === undefined);
   if (missing.length > 0)
     throw new SpecError(`${source}: missing setting ${missing.map((k) => `'${k}'`).join(", ")}`);
   if (raw.theory !== undefined && raw.theory !== "phi4") oneOf(raw.theory, ["phi4"], "theory", source);

@@ -6,6 +6,8 @@ export const TrainSpecSchema = z
     batch: z.number().int().positive(),
     steps: z.number().int().nonnegative(),
     lr: z.number().finite().positive(),
+    /** How lr changes over the run: constant (absent), or cosine decay to 0 at `steps`. */
+    lrSchedule: z.enum(["constant", "cosine"]).optional(),
     beta1: z.number().min(0).lt(1),
     beta2: z.number().min(0).lt(1),
     clipNorm: z.number().finite().positive().nullable(),

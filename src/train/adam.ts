@@ -7,9 +7,11 @@
  */
 import { allocate, type FloatArray, type Params, Tensor } from "../engine/index.js";
 import * as math from "../math/index.js";
+import { type LearningRate, learningRateAt } from "./schedule.js";
 
 export interface AdamConfig {
-  lr: number;
+  /** A constant, or a schedule: the rate of update t = count − 1 (src/train/schedule.ts). */
+  lr: LearningRate;
   beta1?: number;
   beta2?: number;
   eps?: number;
@@ -58,6 +60,7 @@ export function adam(config: AdamConfig): Optimizer {
       }
       const c1 = 1 - math.pow(b1, count);
       const c2 = 1 - math.pow(b2, count);
+      const lr = learningRateAt(config.lr, count - 1);
       const mu: Record<string, FloatArray> = {};
       const nu: Record<string, FloatArray> = {};
       const updates: Params = {};
@@ -71,7 +74,7 @@ export function adam(config: AdamConfig): Optimizer {
           const gi = g.data[i]! * clip;
           m[i] = b1 * m0[i]! + (1 - b1) * gi;
           v[i] = b2 * v0[i]! + (1 - b2) * gi * gi;
-          u[i] = (-config.lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + eps);
+          u[i] = (-lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + eps);
         }
         mu[k] = m;
         nu[k] = v;
