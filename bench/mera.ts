@@ -5,6 +5,7 @@
  *
  *   node dist/bench/mera.js [--L 8] [--ndis 2] [--layers 8] [--hidden 64] [--batch 1024]
  *     [--dtype float32] [--threads 1] [--repeats 10] [--warmup 3] [--warmup-seconds 3] [--seed 0]
+ *     [--fused 1]
  *   node dist/bench/mera.js --dump /tmp/mera-check.safetensors [--L 8] [--batch 16] [--dtype float64]
  *
  * One step = z ~ N(0, 1) [B, L, L] → x, log q → loss = mean(log q + S) → gradient → Adam(lr 10⁻³):
@@ -23,6 +24,9 @@
  * ceiling measured in this process the way bench/gemm.ts does (12 independent f32x4 / f64x2
  * multiply + add chains, CPU time, best of 7), times the thread count.
  *
+ * --fused 0 (one thread): every NeuralRgBlock takes its op path instead of the fused block op
+ * (src/engine/fused/neuralrg-block.ts, the default), to compare the two in one build.
+ *
  * --dump FILE (the equivalence check with bench/torch_mera.py --check FILE): the model's initial
  * parameters (with every s-net `scale`, zero at initialisation, set to U(−0.5, 0.5) so that the
  * s-nets take part), one batch of prior draws z, and the loss, log q, log p̃ = −S, x and the
@@ -35,6 +39,7 @@ import { type DType, type Params, valueAndGradWithAux } from "../src/engine/inde
 import { gemmKernels, PEAK_CHAINS } from "../src/engine/wasm/simd-gemm.js";
 import { alloc, free } from "../src/engine/wasm/simd-heap.js";
 import type { HierarchicalFlow } from "../src/flows/mera.js";
+import { NeuralRgBlock } from "../src/flows/neuralrg-block.js";
 import { encodeSafetensors, type SafetensorsTensor } from "../src/io/safetensors.js";
 import { buildModel, type ModelSpec } from "../src/model/index.js";
 import { createParallelTrainer } from "../src/parallel/shard.js";
@@ -62,6 +67,7 @@ const warmup = Number(arg("warmup", "3"));
 const warmupSeconds = Number(arg("warmup-seconds", "3"));
 const seed = Number(arg("seed", "0"));
 const T = Number(arg("T", String(ISING_TC)));
+const fused = arg("fused", "1") !== "0";
 
 const spec: ModelSpec = {
   theory: { kind: "ising", latticeShape: [L, L], T, boundary: "periodic" },
@@ -153,6 +159,7 @@ function bench(): void {
     batch,
     T,
     seed,
+    fused,
     repeats,
     warmup,
     warmup_seconds: warmupSeconds,
@@ -163,6 +170,11 @@ function bench(): void {
   let step: () => number;
   let close = () => {};
   const { flow, theory } = buildModel(spec);
+  if (!fused) {
+    if (threads > 1) throw new Error("--fused 0 needs --threads 1");
+    for (const l of (flow as HierarchicalFlow).blockLayers)
+      if (l.inner instanceof NeuralRgBlock) l.inner.fused = false;
+  }
   if (threads > 1) {
     const tr = createParallelTrainer({ spec, optimizer, batch, threads, spawn: nodeSpawn });
     const st = tr.init(new Rng(seed));

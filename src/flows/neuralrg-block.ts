@@ -41,6 +41,8 @@
  *   except scale = 0, so s = 0 at init (NeuralRG's ScalableTanh); `identityInit` also zeroes
  *   the t-nets' last layer, so the block starts as the identity.
  */
+
+import { type NeuralRgCouplingParams, neuralRgBlockFused } from "../engine/fused/neuralrg-block.js";
 import {
   add,
   allocate,
@@ -232,11 +234,18 @@ export interface NeuralRgBlockConfig {
   hiddenT: number;
   /** Start as the identity (t-nets' last layer zeroed; scale is 0 anyway). */
   identityInit?: boolean;
+  /**
+   * Run the whole block as one fused op (engine/fused/neuralrg-block.ts: WebAssembly SIMD,
+   * lanes = rows) where it can run (default true); else, and with false, the op path below.
+   */
+  fused?: boolean;
 }
 
 /** The RealNVP block on 4 variables: x [M, 4] (or any [M, …] of 4 components). */
 export class NeuralRgBlock implements Bijector {
   readonly conditioners: readonly NeuralRgConditioner[];
+  /** Whether calls try the fused op (config.fused; settable: benchmarks compare the paths). */
+  fused: boolean;
 
   constructor(readonly config: NeuralRgBlockConfig) {
     const { nlayers, hiddenS, hiddenT } = config;
@@ -248,6 +257,7 @@ export class NeuralRgBlock implements Bijector {
     ] as const)
       if (!Number.isInteger(h) || h < 1)
         throw new RangeError(`NeuralRgBlock: ${name} must be an integer ≥ 1, got ${h}`);
+    this.fused = config.fused ?? true;
     this.conditioners = Array.from(
       { length: nlayers },
       (_, j) =>
@@ -281,8 +291,32 @@ export class NeuralRgBlock implements Bijector {
     if (x.size !== m * 4)
       throw new RangeError(`NeuralRgBlock: input [${x.shape}] does not hold blocks of 4 variables`);
     let y = reshape(x, [m, 4]);
-    let logDet: Tensor | null = null;
     const n = this.conditioners.length;
+    if (this.fused) {
+      const cs: NeuralRgCouplingParams[] = this.conditioners.map((c, j) => {
+        const p = (name: string) => {
+          const t = params[`${j}.${name}`];
+          if (!t) throw new RangeError(`NeuralRgBlock: missing parameter ${j}.${name}`);
+          return t;
+        };
+        return {
+          s0w: p("s.0.weight"),
+          s0b: p("s.0.bias"),
+          s2w: p("s.2.weight"),
+          s2b: p("s.2.bias"),
+          scale: p("s.scale"),
+          t0w: p("t.0.weight"),
+          t0b: p("t.0.bias"),
+          t2w: p("t.2.weight"),
+          t2b: p("t.2.bias"),
+          frozen: c.partition.frozen,
+          active: c.partition.active,
+        };
+      });
+      const r = neuralRgBlockFused(y, cs, inverse);
+      if (r) return { y: reshape(r.y, x.shape), logDet: r.logDet };
+    }
+    let logDet: Tensor | null = null;
     for (let q = 0; q < n; q++) {
       const j = inverse ? n - 1 - q : q;
       const c = this.conditioners[j]!;

@@ -1,8 +1,8 @@
 /**
  * One computation run twice by test/browser.test.ts, in Node and in headless Chromium, on the
  * compiled package: random numbers, training steps (float64 through the TypeScript kernels,
- * float32 through WebAssembly SIMD with Winograd and the resident tape; the notebook's flow and
- * the MLP-conditioned RealNVP), flow sampling and HMC with step-size adaptation. The brief
+ * float32 through WebAssembly SIMD with Winograd and the resident tape; the notebook's flow,
+ * the MLP-conditioned RealNVP and NeuralRG's MERA with its fused block kernels), flow sampling and HMC with step-size adaptation. The brief
  * promises the same numbers for the same seed in both, so every number must agree bit for bit.
  * Plain JavaScript so the browser can import it as it is. Models are built only through the
  * library's model description (a preset's RunConfig with settings applied).
@@ -25,6 +25,10 @@ export function workload(lf) {
     float32: ["phi4-notebook", { L: 16, layers: 4, hidden: [16, 16], dtype: "float32", steps: 4 }],
     // Matrix products, ReLU and the stripe partition's gathers, in float32.
     mlp: ["phi4-mlp", { layers: 4, hidden: [32, 32], dtype: "float32", steps: 4 }],
+    // NeuralRG's MERA on the relaxed Ising model: the fused RealNVP block (WebAssembly SIMD,
+    // ELU, tanh and exp from exponent-bit arithmetic), float32 and float64.
+    mera32: ["ising-mera-quick", { layers: 3, hidden: [8], dtype: "float32", steps: 3 }],
+    mera64: ["ising-mera-quick", { L: 4, layers: 2, hidden: [5], dtype: "float64", steps: 3 }],
   };
   for (const [name, [preset, settings]] of Object.entries(cases)) {
     const config = runConfig(lf, preset, { ...settings, batch: 16, seed: 1 });

@@ -46,6 +46,9 @@
  *
  * −0 → −0 and NaN → NaN (its own bits) because the select takes x unless x < 0.
  *
+ * `ExpEmitter` emits this arithmetic into other modules' kernels (simd-neuralrg.ts: ELU with
+ * these bits, tanh from eˣ − 1, and eˣ = 2ᵏ·(1 + p(r)) from the same reduction).
+ *
  * Memory: JavaScript arrays cannot be read by WebAssembly, so the wrappers copy through a
  * fixed chunk of ELU_CHUNK elements on the shared heap (simd-heap.ts): copy in, run, copy
  * out, chunk by chunk, so the heap stays small and the chunk stays in L1/L2 between the
@@ -153,7 +156,8 @@ export function eluBackwardF32(g: Float32Array, y: Float32Array, out: Float32Arr
 
 // ——— WebAssembly kernels ———
 
-interface Flavour {
+/** A dtype's SIMD opcodes and constants (exported for the kernels that reuse `ExpEmitter`). */
+export interface Flavour {
   eb: number;
   add: number;
   sub: number;
@@ -161,6 +165,12 @@ interface Flavour {
   min: number;
   pmax: number;
   lt: number;
+  /** For the kernels that reuse ExpEmitter: pmin, gt, abs, neg, div. */
+  pmin: number;
+  gt: number;
+  abs: number;
+  neg: number;
+  div: number;
   /** Integer lane shift left / add of the same width. */
   shl: number;
   iadd: number;
@@ -177,7 +187,7 @@ interface Flavour {
 }
 
 const bytesOf = (a: ArrayBufferView) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-const F64: Flavour = {
+export const F64: Flavour = {
   eb: 8,
   add: 0xf0,
   sub: 0xf1,
@@ -185,6 +195,11 @@ const F64: Flavour = {
   min: 0xf4,
   pmax: 0xf7,
   lt: 0x49,
+  pmin: 0xf6,
+  gt: 0x4a,
+  abs: 0xec,
+  neg: 0xed,
+  div: 0xf3,
   shl: 0xcb, // i64x2.shl
   iadd: 0xce, // i64x2.add
   shift: 52,
@@ -197,7 +212,7 @@ const F64: Flavour = {
   xMin: X_MIN,
   coeffs: [A2, A3, A4, A5, A6, A7, A8, A9, A10, A11],
 };
-const F32: Flavour = {
+export const F32: Flavour = {
   eb: 4,
   add: 0xe4,
   sub: 0xe5,
@@ -205,6 +220,11 @@ const F32: Flavour = {
   min: 0xe8,
   pmax: 0xeb,
   lt: 0x43,
+  pmin: 0xea,
+  gt: 0x44,
+  abs: 0xe0,
+  neg: 0xe1,
+  div: 0xe7,
   shl: 0xab, // i32x4.shl
   iadd: 0xae, // i32x4.add
   shift: 23,
@@ -224,6 +244,143 @@ const CONST = 0x0c;
 const BITSELECT = 0x52;
 /** memarg of a v128 load / store: 16-byte alignment, byte offset o. */
 const at = (o: number) => [4, ...uleb(o)];
+
+/** The largest / smallest arguments of `ExpEmitter.exp` whose 2ᵏ is a normal number. */
+const EXP_HI = { 8: 709, 4: 88 } as const;
+const EXP_LO = { 8: -708, 4: -87.3 } as const;
+
+/**
+ * The arithmetic of the kernel below as a code emitter for kernels in other modules
+ * (simd-neuralrg.ts): e^x − 1 with the same instructions, hence the same bits as `elu`'s
+ * kernel and its twins, plus e^x from the same reduction. Made at the start of a function
+ * body: the constructor sets the constant locals, before any loop. Each method takes the
+ * locals of one or more argument vectors and the locals to write the results to, and
+ * interleaves the vectors step by step (independent instructions side by side: the
+ * out-of-order window of the core sees several chains at once, as `UNROLL` does below).
+ * Results may overwrite arguments; the emitter's temporaries are clobbered.
+ */
+export class ExpEmitter {
+  private readonly cst: Record<string, number> = {};
+  private readonly coeffs: number[];
+  private readonly tmp: { xc: number; t: number; k: number; r: number; q: number; s: number }[] = [];
+
+  constructor(
+    private readonly c: Code,
+    readonly f: Flavour,
+  ) {
+    const set = (name: string, imm: number[]) => {
+      const l = c.local(V128);
+      c.simd(CONST, ...imm).set(l);
+      this.cst[name] = l;
+    };
+    set("xMin", f.splat(f.xMin));
+    set("invLn2", f.splat(f.invLn2));
+    set("magic", f.splat(f.magic));
+    set("hi", f.splat(f.ln2Hi));
+    set("lo", f.splat(f.ln2Lo));
+    set("one", f.splat(1));
+    set("zero", f.splat(0));
+    set("bias", f.bias);
+    set("expHi", f.splat(EXP_HI[f.eb as 4 | 8]));
+    set("expLo", f.splat(EXP_LO[f.eb as 4 | 8]));
+    set("inf", f.splat(Number.POSITIVE_INFINITY));
+    this.coeffs = f.coeffs.map((x) => {
+      const l = c.local(V128);
+      c.simd(CONST, ...f.splat(x)).set(l);
+      return l;
+    });
+  }
+
+  /** The local holding a constant vector: 0 or 1. */
+  constant(name: "zero" | "one"): number {
+    return this.cst[name]!;
+  }
+
+  private temps(n: number) {
+    while (this.tmp.length < n) {
+      const l = () => this.c.local(V128);
+      this.tmp.push({ xc: l(), t: l(), k: l(), r: l(), q: l(), s: l() });
+    }
+    return this.tmp.slice(0, n);
+  }
+
+  /**
+   * From each xc: t, k, r, Q(r), s = 2ᵏ (steps 2–5 of the file comment), then
+   * out = s·(r + r²·Q) + (s − 1) (expm1) or s·(r + r²·Q) + s (exp).
+   */
+  private core(ts: ReturnType<ExpEmitter["temps"]>, outs: readonly number[], plusOne: boolean): void {
+    const { c, f, cst } = this;
+    for (const v of ts) c.get(v.xc).get(cst.invLn2!).simd(f.mul).get(cst.magic!).simd(f.add).set(v.t);
+    for (const v of ts) c.get(v.t).get(cst.magic!).simd(f.sub).set(v.k);
+    for (const v of ts) {
+      c.get(v.xc).get(v.k).get(cst.hi!).simd(f.mul).simd(f.sub);
+      c.get(v.k).get(cst.lo!).simd(f.mul).simd(f.sub).set(v.r);
+    }
+    const nc = this.coeffs.length;
+    for (const v of ts) c.get(this.coeffs[nc - 1]!).set(v.q);
+    for (let j = nc - 2; j >= 0; j--)
+      for (const v of ts) c.get(v.q).get(v.r).simd(f.mul).get(this.coeffs[j]!).simd(f.add).set(v.q);
+    for (const v of ts) c.get(v.t).i32(f.shift).simd(f.shl).get(cst.bias!).simd(f.iadd).set(v.s);
+    ts.forEach((v, i) => {
+      c.get(v.s);
+      c.get(v.r).get(v.r).get(v.r).simd(f.mul).get(v.q).simd(f.mul).simd(f.add);
+      c.simd(f.mul); // s·p: exact
+      if (plusOne) c.get(v.s).get(cst.one!).simd(f.sub).simd(f.add);
+      else c.get(v.s).simd(f.add);
+      c.set(outs[i]!);
+    });
+  }
+
+  /** out_i = e^{x_i} − 1 for the lanes with x_i < 0 (elu's bits); other lanes unspecified. */
+  expm1Neg(xs: readonly number[], outs: readonly number[]): void {
+    const { c, f, cst } = this;
+    const ts = this.temps(xs.length);
+    ts.forEach((v, i) => {
+      c.get(xs[i]!).get(cst.xMin!).simd(f.pmax).set(v.xc);
+    });
+    this.core(ts, outs, true);
+  }
+
+  /** out_i = elu(x_i): x where !(x < 0), else e^x − 1 (the bits of `eluForward`). */
+  elu(xs: readonly number[], outs: readonly number[]): void {
+    const { c, f, cst } = this;
+    const ts = this.temps(xs.length);
+    ts.forEach((v, i) => {
+      c.get(xs[i]!).get(cst.xMin!).simd(f.pmax).set(v.xc);
+    });
+    this.core(
+      ts,
+      ts.map((v) => v.k),
+      true,
+    );
+    ts.forEach((v, i) => {
+      c.get(v.k).get(xs[i]!).get(xs[i]!).get(cst.zero!).simd(f.lt).simd(BITSELECT).set(outs[i]!);
+    });
+  }
+
+  /**
+   * out_i = e^{x_i} = s·p + s (one rounding after p; ≲ 1 ulp), x clamped to [EXP_LO, EXP_HI]
+   * so that 2ᵏ is normal, then +∞ above EXP_HI and 0 below EXP_LO (float32: e^x for x in
+   * (88, 88.72] overflows one step early); NaN stays NaN.
+   */
+  exp(xs: readonly number[], outs: readonly number[]): void {
+    const { c, f, cst } = this;
+    const ts = this.temps(xs.length);
+    ts.forEach((v, i) => {
+      c.get(xs[i]!).get(cst.expLo!).simd(f.pmax).get(cst.expHi!).simd(f.pmin).set(v.xc);
+    });
+    this.core(
+      ts,
+      ts.map((v) => v.k),
+      false,
+    );
+    ts.forEach((v, i) => {
+      const x = xs[i]!;
+      c.get(cst.inf!).get(v.k).get(x).get(cst.expHi!).simd(f.gt).simd(BITSELECT).set(v.k);
+      c.get(cst.zero!).get(v.k).get(x).get(cst.expLo!).simd(f.lt).simd(BITSELECT).set(outs[i]!);
+    });
+  }
+}
 
 /** Vectors per loop iteration: independent chains for the out-of-order core (4: bench, ~1.4× 1). */
 const UNROLL = 4;
