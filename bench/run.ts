@@ -16,9 +16,12 @@
  *   mera8 / mera16: training step of NeuralRG's MERA on the relaxed Ising model at L = 8 / 16
  *       (ndis 2, 8 couplings per block, hidden 64, batch 1024; bench/mera.ts against
  *       bench/torch_mera.py) at 1 and 2 threads on both sides, with our GFLOP/s
+ *   u1train / u1sample: the U(1) tutorial's training step (L = 8, β = 2, 16 gauge-equivariant NCP
+ *       layers, batch 64) and a sampling pass (4096 configurations: draw, x, log q, action);
+ *       bench/u1.ts against bench/torch_u1.py, at 1 and 2 threads on both sides, with GFLOP/s
  *
  * ratio = latticeflow time / PyTorch time (for HMC: per trajectory), so < 1 means faster.
- * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16 (default all), BENCH_DTYPES=float64,float32,
+ * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16,u1train,u1sample (default all), BENCH_DTYPES=float64,float32,
  * BENCH_REPEATS (default 20, scaled down for the big workloads), BENCH_THREADS (latticeflow
  * threads; default: all cores, as PyTorch's), BENCH_TORCH_THREADS (default: all cores),
  * BENCH_BEST_OF (each side's best of this many processes; default 3; 1 for e, c64, float64 c, mera16),
@@ -34,7 +37,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const repeats = Number(process.env.BENCH_REPEATS ?? 20);
 const only = new Set(
-  (process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16")
+  (process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16,u1train,u1sample")
     .split(",")
     .map((s) => s.trim()),
 );
@@ -146,6 +149,32 @@ for (const dtype of dtypes) {
           String(Math.max(3, Math.round(repeats / (L === 8 ? 4 : 7)))),
           "--warmup",
           L === 8 ? "3" : "1",
+        ],
+      });
+    }
+  }
+}
+for (const dtype of dtypes) {
+  for (const id of ["u1train", "u1sample"] as const) {
+    for (const threads of [1, 2]) {
+      const train = id === "u1train";
+      specs.push({
+        id,
+        label: train ? `(u) train U(1) tutorial ${threads}T` : `(u) sample U(1) 4096 ${threads}T`,
+        kind: "ms",
+        dtype,
+        threads,
+        ours: "u1.js",
+        torch: "torch_u1.py",
+        args: [
+          "--workload",
+          train ? "train" : "sample",
+          "--n",
+          "4096",
+          "--repeats",
+          String(Math.max(3, Math.round(repeats / (train ? 2 : 7)))),
+          "--warmup",
+          train ? "3" : "1",
         ],
       });
     }
@@ -331,17 +360,14 @@ for (const r of rows) {
     `${r.workload.padEnd(38)} ${r.dtype.padEnd(8)} ${`${f(r.latticeflow)} ${r.unit}`.padStart(12)} ${`${f(r.torch)}`.padStart(10)} ${f(r.ratio, 2).padStart(6)} ${`${f(r.latticeflow_peak_rss_mb, 0)}/${f(r.torch_peak_rss_mb, 0)}`.padStart(16)} ${r.loadavg[0]!.toFixed(2).padStart(5)}`,
   );
 }
-const meraRows = rows.filter((r) => r.id.startsWith("mera"));
-if (meraRows.length) {
+function flopsTable(title: string, group: Row[]): void {
+  if (!group.length) return;
   const g = (r: Result | null, k: string) => (r && typeof r[k] === "number" ? (r[k] as number) : null);
-  console.log(
-    "\nMERA step, matrix-product GFLOP/s (bench/mera.ts stepFlops; PyTorch: NeuralRG's masked nets, 2× the flops); " +
-      "ceiling = WebAssembly SIMD per thread × threads",
-  );
+  console.log(title);
   console.log(
     `${"workload".padEnd(38)} ${"dtype".padEnd(8)} ${"GFLOP/step".padStart(10)} ${"lf GFLOP/s".padStart(10)} ${"ceiling".padStart(8)} ${"frac".padStart(6)} ${"pt GFLOP/s".padStart(10)} ${"lf/pt CPU ms".padStart(14)}`,
   );
-  for (const r of meraRows) {
+  for (const r of group) {
     const o = r.raw.latticeflow;
     const t = r.raw.torch;
     const ceil = g(o, "ceiling_gflops_per_thread");
@@ -351,6 +377,16 @@ if (meraRows.length) {
     );
   }
 }
+flopsTable(
+  "\nMERA step, matrix-product GFLOP/s (bench/mera.ts stepFlops; PyTorch: NeuralRG's masked nets, 2× the flops); " +
+    "ceiling = WebAssembly SIMD per thread × threads",
+  rows.filter((r) => r.id.startsWith("mera")),
+);
+flopsTable(
+  "\nU(1) tutorial, convolution GFLOP/s (bench/u1.ts convFlops; the same count for PyTorch); " +
+    "ceiling = WebAssembly SIMD per thread × threads",
+  rows.filter((r) => r.id.startsWith("u1")),
+);
 const dir = join(repo, "bench", "results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);

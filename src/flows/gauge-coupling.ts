@@ -20,20 +20,7 @@
  * the output, inverts g (its conditioner sees the unchanged frozen plaquettes) and undoes the
  * update. Parameters: the plaquette coupling's under `plaq_coupling.` (the tutorial's names).
  */
-import {
-  add,
-  type DType,
-  gather,
-  mod,
-  type Params,
-  reshape,
-  roll,
-  scale,
-  scatter,
-  slice,
-  sub,
-  type Tensor,
-} from "../engine/index.js";
+import { allocate, type DType, type Params, record, reshape, Tensor } from "../engine/index.js";
 import type { Rng } from "../rng/philox.js";
 import { type Bijector, prefixParams, subParams } from "./bijector.js";
 import type { PlaquetteMasks } from "./plaquette-masks.js";
@@ -41,13 +28,52 @@ import type { PlaquetteMasks } from "./plaquette-masks.js";
 const TWO_PI = 2 * Math.PI;
 const PLAQ = "plaq_coupling";
 
-/** P₀₁(x) of links [B, 2, L0, L1]: [B, L0, L1] (the theory's and the tutorial's convention). */
+/**
+ * P₀₁(x) of links [B, 2, L0, L1]: [B, L0, L1] (the theory's and the tutorial's convention), in one
+ * pass: P(x) = (θ₀(x) + θ₁(x+ê₀)) − (θ₀(x+ê₁) + θ₁(x)), the grouping of the tensor expression
+ * t0 + roll(t1) − (roll(t0) + t1), so values are the same to the bit. Gradient: each link gets
+ * ±g of the two plaquettes it enters, ∂/∂θ₀(x) = g(x) − g(x−ê₁), ∂/∂θ₁(x) = g(x−ê₀) − g(x).
+ */
 export function plaquettes2d(links: Tensor): Tensor {
   const [b, , l0, l1] = links.shape as [number, number, number, number];
-  const t0 = reshape(slice(links, 1, 0, 1), [b, l0, l1]);
-  const t1 = reshape(slice(links, 1, 1, 1), [b, l0, l1]);
-  // roll by −1 along an axis reads the neighbour at x + ê: torch.roll's convention.
-  return sub(add(t0, roll(t1, -1, 1)), add(roll(t0, -1, 2), t1));
+  const v = l0 * l1;
+  const src = links.data;
+  const out = allocate(links.dtype, b * v);
+  // float32: each sum rounded as the tensor ops store it (f32 is the identity for float64).
+  const f32 = links.dtype === "float32" ? Math.fround : (u: number) => u;
+  for (let r = 0; r < b; r++) {
+    const o0 = 2 * r * v;
+    const o1 = o0 + v;
+    const po = r * v;
+    for (let a = 0; a < l0; a++) {
+      const row = a * l1;
+      const rowUp = ((a + 1) % l0) * l1;
+      for (let c = 0; c < l1; c++) {
+        const x = row + c;
+        const right = row + (c + 1 === l1 ? 0 : c + 1);
+        out[po + x] = f32(src[o0 + x]! + src[o1 + rowUp + c]!) - f32(src[o0 + right]! + src[o1 + x]!);
+      }
+    }
+  }
+  return record(new Tensor(out, [b, l0, l1]), [links], (g) => {
+    const gl = allocate(links.dtype, 2 * b * v);
+    for (let r = 0; r < b; r++) {
+      const o0 = 2 * r * v;
+      const o1 = o0 + v;
+      const po = r * v;
+      for (let a = 0; a < l0; a++) {
+        const row = a * l1;
+        const rowDown = ((a + l0 - 1) % l0) * l1;
+        for (let c = 0; c < l1; c++) {
+          const x = row + c;
+          const left = row + (c === 0 ? l1 - 1 : c - 1);
+          gl[o0 + x] = g[po + x]! - g[po + left]!;
+          gl[o1 + x] = g[po + rowDown + c]! - g[po + x]!;
+        }
+      }
+    }
+    return [gl];
+  });
 }
 
 export class GaugeEquivariantCoupling implements Bijector {
@@ -91,17 +117,50 @@ export class GaugeEquivariantCoupling implements Bijector {
     return reshape(x, [b, 2, ...this.masks.latticeShape]);
   }
 
-  /** The links with the active ones moved so that P becomes `target` at the active plaquettes. */
+  /**
+   * The links with the active ones moved so that P becomes `target` at the active plaquettes:
+   * θ_l ← (θ_l + sign·(target_x − P_x)) mod 2π at the active link l of plaquette x, in one pass
+   * (each step rounded to the dtype, as the tensor ops would). Gradient: ∂/∂θ = 1 (mod included),
+   * ∂/∂target_x = sign·g_l, ∂/∂P_x = −sign·g_l at the active plaquettes, 0 elsewhere.
+   */
   private update(links: Tensor, target: Tensor, plaq: Tensor): Tensor {
-    const { active, activeLinks, passiveLinks } = this.masks;
+    const { active, activeLinks } = this.masks;
     const b = links.shape[0]!;
-    const v = this.linkCount / 2;
-    const flat = reshape(links, [b, this.linkCount]);
-    const delta = gather(reshape(sub(target, plaq), [b, v]), 1, active);
-    const moved = mod(add(gather(flat, 1, activeLinks), scale(delta, this.sign)), TWO_PI);
-    return add(
-      scatter(gather(flat, 1, passiveLinks), 1, passiveLinks, this.linkCount),
-      scatter(moved, 1, activeLinks, this.linkCount),
-    );
+    const nl = this.linkCount;
+    const v = nl / 2;
+    const sign = this.sign;
+    const dtype = links.dtype;
+    const out = allocate(dtype, b * nl);
+    out.set(links.data);
+    const td = target.data;
+    const pd = plaq.data;
+    const n = active.length;
+    const f32 = dtype === "float32";
+    for (let r = 0; r < b; r++) {
+      for (let i = 0; i < n; i++) {
+        const x = r * v + active[i]!;
+        const l = r * nl + activeLinks[i]!;
+        // Rounded to the dtype at each step, as the tensor ops' intermediate results are.
+        const delta = td[x]! - pd[x]!;
+        out[l] = out[l]! + sign * (f32 ? Math.fround(delta) : delta);
+        let m = out[l]! % TWO_PI;
+        if (m < 0) m += TWO_PI;
+        out[l] = m === 0 ? 0 : m;
+        if (out[l]! >= TWO_PI) out[l] = 0;
+      }
+    }
+    return record(new Tensor(out, [b, 2, ...this.masks.latticeShape]), [links, target, plaq], (g, needs) => {
+      const gt = needs[1] ? allocate(dtype, b * v) : null;
+      const gp = needs[2] ? allocate(dtype, b * v) : null;
+      if (gt || gp)
+        for (let r = 0; r < b; r++)
+          for (let i = 0; i < n; i++) {
+            const gl = g[r * nl + activeLinks[i]!]!;
+            const x = r * v + active[i]!;
+            if (gt) gt[x] = sign * gl;
+            if (gp) gp[x] = -sign * gl;
+          }
+      return [needs[0] ? g.slice() : null, gt, gp];
+    });
   }
 }
