@@ -126,13 +126,15 @@ describe("compare, plot and report take U(1) ensembles", () => {
     expect(text.stdout).toMatch(/cost per independent plaquette sample/);
   });
 
-  it("plot draws the plaquette and topological-charge histories; report names the theory", async () => {
+  it("plot draws the plaquette and topological-charge histories and plaquette-angle samples; report names the theory", async () => {
     const p = await run("plot", A, "--json");
     expect(p.code, p.stderr).toBe(0);
-    expect(lastJson(p.stdout).figures).toEqual(["u1-history", "u1-topology"]);
+    expect(lastJson(p.stdout).figures).toEqual(["u1-history", "u1-topology", "u1-plaquettes"]);
     expect(readdirSync(join(tmp, "plots")).sort()).toEqual([
       "u1-history.png",
       "u1-history.svg",
+      "u1-plaquettes.png",
+      "u1-plaquettes.svg",
       "u1-topology.png",
       "u1-topology.svg",
     ]);
@@ -145,7 +147,7 @@ describe("compare, plot and report take U(1) ensembles", () => {
     expect(html).toContain("u1 8x8 beta=2");
     expect(html).toContain("⟨Q²⟩");
     expect(html).toContain("plaquette, exact (2-d, periodic)");
-    expect(html.match(/<img /g)).toHaveLength(2);
+    expect(html.match(/<img /g)).toHaveLength(3);
   });
 });
 

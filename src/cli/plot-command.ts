@@ -4,8 +4,10 @@
  *   training        loss and ESS against step (metrics.jsonl); when the exact floor of the loss is
  *                   known (relaxed Ising, src/model/references.ts), a line at −ln Z_x
  *   eras            S_eff against S for the first step of each era (eras.jsonl, written by train)
- *   samples         4×4 configurations, prior beside flow (same z), tanh φ in viridis
- *   correlations-*  site-site 2-D histograms of the 2×2 corner, prior and flow
+ *   samples         4×4 configurations, prior beside flow (same z), tanh φ in viridis; for U(1)
+ *                   their plaquette angles wrap P₀₁(x) ∈ [−π, π) in sinebow, each titled with Q
+ *   correlations-*  site-site 2-D histograms of the 2×2 corner, prior and flow (not for U(1):
+ *                   its link angles are not gauge invariant)
  *   action          S_eff = −log q against S with the slope-1 fit (its offset b is printed)
  *   and for a MERA flow (NeuralRG, arXiv 1802.02840; not TEBD, which has no scales):
  *     rg            renormalised variables of 4 flow samples at every scale k = 0 … log₂L
@@ -14,8 +16,11 @@
  *                   era): the flow's 16 configurations from one fixed z, 4×4, as they train
  *   and for each ensemble <ens>.npy in DIR, as its theory (sidecar TheorySpec) has them:
  *     φ⁴ (or unknown):  <ens>-history, <ens>-correlator, <ens>-magnetization
- *     U(1):             <ens>-history (plaquette, with its exact value in 2-d; Q²),
- *                       <ens>-topology (Q against Monte Carlo time, its sectors, ρ(t) of Q²; 2-d)
+ *     U(1):             <ens>-history (plaquette; Q²; each with its exact value in 2-d),
+ *                       <ens>-topology (Q against Monte Carlo time, its sectors, ρ(t) of Q²,
+ *                       ±√⟨Q²⟩ of the exact ⟨Q²⟩; 2-d),
+ *                       <ens>-plaquettes (plaquette angles of 8 distinct configurations spread
+ *                       along the chain, rejections of a flow-MH chain counted once; 2-d)
  *
  * `latticeflow plot ENSEMBLE.npy ...` draws the ensemble figures of those files alone (no run
  * directory needed, e.g. for `hmc` ensembles), into plots/ next to the first of them.
@@ -42,10 +47,12 @@ import { correlatorFigure } from "../plots/specs/correlator.js";
 import { type EraRecord, eraStripFigure } from "../plots/specs/eras.js";
 import { historyFigure } from "../plots/specs/history.js";
 import { magnetizationFigure } from "../plots/specs/magnetization.js";
+import { plaquetteSampleFigure } from "../plots/specs/plaquettes.js";
 import { sampleGridFigure } from "../plots/specs/samples.js";
 import { topologyFigure } from "../plots/specs/topology.js";
 import { trainingFigure } from "../plots/specs/training.js";
 import { Rng } from "../rng/philox.js";
+import { U1Theory } from "../theories/u1.js";
 import { fmt, num, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import { EVOLUTION_GIF, evolutionGif } from "./frames.js";
@@ -142,6 +149,18 @@ export function trainingFigures(
   return figures;
 }
 
+/** Configurations drawn in an ensemble's plaquette-angle figure (2 rows of 4). */
+export const ENSEMBLE_PLAQUETTE_SAMPLES = 8;
+
+/** The plaquette angles P₀₁(x) of `n` configurations of a 2-d U(1) theory, [n, L₀, L₁]. */
+export function plaquetteAngles(theory: U1Theory, configs: ArrayLike<number>, n: number): Float64Array {
+  const v = theory.plaquetteCount;
+  const out = new Float64Array(n * v);
+  const p = new Float64Array(v);
+  for (let b = 0; b < n; b++) out.set(theory.plaquettes(configs as Float64Array, b, p), b * v);
+  return out;
+}
+
 /** Prior and flow samples (the flow's from the same z), their S_eff and S: figures 2–4. */
 function flowFigures(
   dir: string,
@@ -171,23 +190,44 @@ function flowFigures(
           label: `checkpoint of step ${step}`,
         })
       : [];
+  // U(1): gauge-invariant pictures only, the plaquette angles. The site-site histograms would
+  // show link angles θ_μ(x), which a gauge transformation changes (and read [d, L, L] as a 3-d
+  // lattice of φ), so a U(1) run has no correlations-* figures.
+  const pictures =
+    config.theory.kind === "u1" && config.theory.latticeShape.length === 2
+      ? [u1SampleFigure(new U1Theory(config.theory), config, zs, xs)]
+      : [
+          sampleGridFigure({
+            latticeShape: configShape,
+            theory: config.theory,
+            panels: [
+              { title: "Samples of the prior z", configs: zs },
+              { title: "Samples from the flow x = f(z)", configs: xs },
+            ],
+          }),
+          correlationFigure({ configs: zs, latticeShape: configShape, label: "prior" }),
+          correlationFigure({ configs: xs, latticeShape: configShape, label: "flow" }),
+        ];
   return {
-    figures: [
-      sampleGridFigure({
-        latticeShape: configShape,
-        theory: config.theory,
-        panels: [
-          { title: "Samples of the prior z", configs: zs },
-          { title: "Samples from the flow x = f(z)", configs: xs },
-        ],
-      }),
-      correlationFigure({ configs: zs, latticeShape: configShape, label: "prior" }),
-      correlationFigure({ configs: xs, latticeShape: configShape, label: "flow" }),
-      action,
-      ...rg,
-    ],
+    figures: [...pictures, action, ...rg],
     offset: action.notes?.offset ?? Number.NaN,
   };
+}
+
+/** A U(1) run's sample figure: the plaquette angles of 16 prior samples beside the flow's from the same z. */
+function u1SampleFigure(theory: U1Theory, config: RunConfig, zs: Float64Array, xs: Float64Array): Figure {
+  const n = 16;
+  return plaquetteSampleFigure({
+    name: "samples",
+    label: "prior and flow",
+    latticeShape: theory.latticeShape,
+    theory: config.theory,
+    count: n,
+    panels: [
+      { title: "Samples of the prior z", angles: plaquetteAngles(theory, zs, n) },
+      { title: "Samples from the flow x = f(z)", angles: plaquetteAngles(theory, xs, n) },
+    ],
+  });
 }
 
 /** *.npy ensembles of the run (not the .logw.npy / .accepted.npy side files). */
@@ -198,7 +238,7 @@ export function ensembleFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-/** The figures of a measured ensemble: 6–8 for a scalar field; history and topology for U(1). */
+/** The figures of a measured ensemble: 6–8 for a scalar field; history, topology and plaquettes for U(1). */
 export function ensembleFigures(r: EnsembleReport): Figure[] {
   const e = r.ensemble;
   const stem = basename(e.path).replace(/\.npy$/, "");
@@ -243,9 +283,41 @@ export function ensembleFigures(r: EnsembleReport): Figure[] {
       ];
       const figures: Figure[] = [];
       if (m.charge !== null && m.q2 !== null) {
-        rows.push({ label: "Q²", series: m.charge.map((q) => q * q), estimate: m.q2 });
+        const q2Exact = m.q2_exact;
+        rows.push({
+          label: "Q²",
+          series: m.charge.map((q) => q * q),
+          estimate: m.q2,
+          ...(q2Exact === null ? {} : { reference: { value: q2Exact, label: "exact" } }),
+        });
         figures.push(
-          topologyFigure({ name: `${stem}-topology`, label, charge: m.charge, q2: m.q2, volume: m.volume }),
+          topologyFigure({
+            name: `${stem}-topology`,
+            label,
+            charge: m.charge,
+            q2: m.q2,
+            q2Exact,
+            volume: m.volume,
+          }),
+        );
+      }
+      if (m.latticeShape.length === 2 && e.theory?.kind === "u1") {
+        const theory = new U1Theory(e.theory);
+        figures.push(
+          plaquetteSampleFigure({
+            name: `${stem}-plaquettes`,
+            label,
+            latticeShape: m.latticeShape,
+            theory: e.theory,
+            count: ENSEMBLE_PLAQUETTE_SAMPLES,
+            panels: [
+              {
+                title: `${m.n} configurations`,
+                angles: plaquetteAngles(theory, e.data, m.n),
+                distinct: true,
+              },
+            ],
+          }),
         );
       }
       return [historyFigure({ name: `${stem}-history`, label, rows }), ...figures];

@@ -18,6 +18,13 @@ export { type CorrelatorInput, correlatorFigure, type TimePointLike } from "./co
 export { type EraRecord, type EraStripInput, eraStripFigure, spreadIndices } from "./eras.js";
 export { acfPanel, type GammaSummary, type HistoryInput, type HistoryRow, historyFigure } from "./history.js";
 export { type MagnetizationInput, magnetizationFigure } from "./magnetization.js";
+export {
+  chargeOf,
+  distinctConfigurations,
+  type PlaquetteSampleInput,
+  plaquetteSampleFigure,
+  wrapPlaquette,
+} from "./plaquettes.js";
 export { DIVERGING, heatmapCells, heatmapPosition, type RgInput, rgFigure } from "./rg.js";
 export { type RgScalesInput, type RgScalesPanel, rgScalesFigure } from "./rg-scales.js";
 export { type SampleGridInput, sampleGridFigure } from "./samples.js";
