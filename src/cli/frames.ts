@@ -10,6 +10,7 @@ import { writeFileAtomic } from "../io/files.js";
 import { buildModel, configShapeOf, type RunConfig, type TheorySpec } from "../model/index.js";
 import { type ConfigurationRecord, configurationGif, type GifEncoderFactory } from "../plots/gif.js";
 import { Rng } from "../rng/philox.js";
+import { U1Theory } from "../theories/u1.js";
 
 export const FRAMES_FILE = "frames.jsonl";
 export const EVOLUTION_GIF = "evolution.gif";
@@ -34,8 +35,9 @@ export interface FrameLine {
 
 /**
  * The plane drawn of each configuration (flat indices into it), as samples.ts draws them: the
- * plane through dimensions 0 and 1 at the origin (a 1-d lattice: one row); for U(1) the link
- * angles θ₀ of direction 0. Null if the run is too large to film.
+ * plane through dimensions 0 and 1 at the origin (a 1-d lattice: one row); for U(1) in 2-d the
+ * plaquette angles P₀₁(x) (gauge invariant, unlike the links), else the link angles θ₀ of
+ * direction 0. Null if the run is too large to film.
  */
 export function framePlane(theory: TheorySpec): { rows: number; cols: number; index: Int32Array } | null {
   const lat = theory.latticeShape;
@@ -100,6 +102,9 @@ export function frameRecorder(
     config.train.dtype,
   );
   const V = configShapeOf(config.theory).reduce((a, b) => a * b, 1);
+  const t = config.theory;
+  // U(1) in 2-d: film P₀₁(x), plaquette k = site x (plaquette-major, one plane).
+  const u1 = t.kind === "u1" && t.latticeShape.length === 2 ? new U1Theory(t) : null;
   let last = readFrames(dir).at(-1)?.step ?? -1;
   let failed = false;
   return (step, params, final = false) => {
@@ -107,8 +112,10 @@ export function frameRecorder(
     try {
       const { x } = flow.forwardWithLogProb(params, z);
       const values: number[] = [];
-      for (let n = 0; n < FRAME_CONFIGS; n++)
-        for (const p of plane.index) values.push(Math.round(x.data[n * V + p]! * 1000) / 1000);
+      for (let n = 0; n < FRAME_CONFIGS; n++) {
+        const src = u1 ? u1.plaquettes(x.data, n) : x.data.subarray(n * V, (n + 1) * V);
+        for (const p of plane.index) values.push(Math.round(src[p]! * 1000) / 1000);
+      }
       const line: FrameLine = {
         step,
         L: config.theory.latticeShape[0]!,
