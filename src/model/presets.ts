@@ -57,14 +57,22 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
   },
   "u1-tutorial": u1Tutorial,
   /**
-   * A first stronger recipe for the same physics, untuned: conditioners twice as wide, 6 NCP
-   * components, twice the batch, 6× the steps, on 2 threads (0.67 s/step measured over 12 steps,
-   * so about 70 min). Its acceptance is not measured yet; the aim is flow-MH ≥ 0.5.
+   * The same physics with circular rational-quadratic splines (8 bins) in place of the NCP
+   * mixture, 4× the batch, 3× the steps and a cosine learning-rate decay from 2e-3, in float32 on
+   * 2 threads (docs/u1.md: the measured acceptance and wall time).
    */
   "u1-best": {
     theory: u1Tutorial.theory,
-    flow: { kind: "ncp", layers: 16, hidden: [16, 16], kernel: 3, components: 6 },
-    train: { ...TRAIN_DEFAULTS, batch: 128, steps: 6000, lr: 1e-3, dtype: "float64", threads: 2 },
+    flow: { kind: "spline", layers: 16, hidden: [8, 8], kernel: 3, bins: 8 },
+    train: {
+      ...TRAIN_DEFAULTS,
+      batch: 256,
+      steps: 3000,
+      lr: 2e-3,
+      lrSchedule: "cosine",
+      dtype: "float32",
+      threads: 2,
+    },
   },
 };
 
