@@ -7,7 +7,6 @@
  * batches instead of bouncing at the constant rate's noise floor.
  */
 import * as math from "../math/index.js";
-import type { TrainSpec } from "../model/train-spec.js";
 
 export type LearningRate = number | ((step: number) => number);
 
@@ -22,6 +21,10 @@ export function learningRateAt(lr: LearningRate, t: number): number {
 }
 
 /** A run's schedule from its training spec: constant `lr`, or cosine from `lr` to 0 over `steps`. */
-export function learningRateOf(t: Pick<TrainSpec, "lr" | "lrSchedule" | "steps">): LearningRate {
+export function learningRateOf(t: {
+  lr: number;
+  lrSchedule?: "constant" | "cosine" | undefined;
+  steps: number;
+}): LearningRate {
   return t.lrSchedule === "cosine" ? cosineDecay(t.lr, Math.max(1, t.steps)) : t.lr;
 }
