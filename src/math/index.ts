@@ -7,6 +7,7 @@
  * exactly what Math does (tested), so adopting them changed no result but Adam's.
  */
 export { acosh } from "./acosh.js";
+export { wrapAngle } from "./angle.js";
 export { atan, atan2 } from "./atan.js";
 export { exp, expm1 } from "./exp.js";
 export { log, log1p } from "./log.js";

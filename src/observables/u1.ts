@@ -37,10 +37,8 @@ export function plaquetteMean(theory: U1Theory, configs: FloatArray): Float64Arr
   });
 }
 
-/** φ mod 2π in [−π, π). */
-export function wrapAngle(phi: number): number {
-  return phi - 2 * Math.PI * Math.floor((phi + Math.PI) / (2 * Math.PI));
-}
+/** φ mod 2π in [−π, π) (src/math/angle.ts; exported here too, where it was first). */
+export const wrapAngle = math.wrapAngle;
 
 /** The topological charge Q (an integer) per configuration; two-dimensional lattices only. */
 export function topologicalCharge(theory: U1Theory, configs: FloatArray): Float64Array {

@@ -10,6 +10,7 @@
  * Metropolis–Hastings chain) count once and the configurations drawn are spread evenly along
  * the chain, each titled with its Monte Carlo time.
  */
+import { wrapAngle } from "../../math/index.js";
 import { type Figure, figureSpec, type TheoryLike, theoryLabel } from "./common.js";
 
 export interface PlaquetteSampleInput {
@@ -35,10 +36,8 @@ export interface PlaquetteSampleInput {
 
 const TWO_PI = 2 * Math.PI;
 
-/** φ mod 2π in [−π, π) (as src/observables/u1.ts wrapAngle). */
-export function wrapPlaquette(phi: number): number {
-  return phi - TWO_PI * Math.floor((phi + Math.PI) / TWO_PI);
-}
+/** φ mod 2π in [−π, π). */
+export const wrapPlaquette = wrapAngle;
 
 /** Q = (1/2π) Σ_x wrap(P(x)) of configuration k of `angles` ([n, size]), rounded to an integer. */
 export function chargeOf(angles: ArrayLike<number>, size: number, k: number): number {
