@@ -194,10 +194,27 @@ export {
   type AdamConfig,
   type AdamState,
   adam,
+  adamOf,
   applyUpdates,
   globalNorm,
   type Optimizer,
 } from "./train/adam.js";
-export { type KlAux, reverseKl } from "./train/reverse-kl.js";
+export {
+  createMixedObjective,
+  IndependenceChains,
+  type MixedObjective,
+  type MixedObjectiveConfig,
+  type MixedStep,
+  mhAccept,
+  objectiveOf,
+} from "./train/mixed-objective.js";
+export { ReplayBuffer } from "./train/replay-buffer.js";
+export { type KlAux, reverseKl, reverseKlTerms } from "./train/reverse-kl.js";
 export { cosineDecay, type LearningRate, learningRateAt, learningRateOf } from "./train/schedule.js";
-export { createTrainer, type StepMetrics, type TrainerConfig, type TrainState } from "./train/trainer.js";
+export {
+  createTrainer,
+  type StepExtras,
+  type StepMetrics,
+  type TrainerConfig,
+  type TrainState,
+} from "./train/trainer.js";

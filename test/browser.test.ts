@@ -242,8 +242,16 @@ function trainInNode(lf: Lib, preset: string, settings: Record<string, unknown>)
   const config = lf.applySettings(lf.presetConfig(preset), settings, "test");
   const { flow, theory } = lf.buildModel(config);
   const t = config.train;
-  const optimizer = lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
-  const trainer = lf.createTrainer({ flow, theory, optimizer, batch: t.batch, dtype: t.dtype });
+  const optimizer = lf.adamOf(t);
+  const objective = lf.objectiveOf(t);
+  const trainer = lf.createTrainer({
+    flow,
+    theory,
+    optimizer,
+    batch: t.batch,
+    dtype: t.dtype,
+    ...(objective ? { objective } : {}),
+  });
   const state = trainer.init(new lf.Rng(t.seed));
   const losses = Array.from({ length: t.steps }, () => trainer.step(state).loss);
   return { config, losses, params: state.params };

@@ -20,7 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   mcmc: ["math", "theories"],
   observables: ["math", "analysis", "theories"],
   flows: ["engine", "math", "rng", "theories"], // theories/lattice.ts: geometry
-  train: ["engine", "math", "rng", "flows", "theories", "analysis"],
+  train: ["engine", "math", "rng", "flows", "theories", "analysis", "mcmc"],
   model: ["flows", "theories"],
   parallel: ["engine", "rng", "train", "model"],
   plots: ["io", "math", "analysis"],

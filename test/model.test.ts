@@ -29,7 +29,7 @@ import {
   validateRunConfig,
 } from "../src/model/index.js";
 import { Rng } from "../src/rng/philox.js";
-import { adam } from "../src/train/adam.js";
+import { adamOf } from "../src/train/adam.js";
 import { createTrainer } from "../src/train/trainer.js";
 
 const FIX = join(__dirname, "fixtures");
@@ -165,7 +165,7 @@ describe("the notebook's 30 float64 and float32 steps are v0.1's bit for bit", (
       const tr = createTrainer({
         flow,
         theory,
-        optimizer: adam({ lr: c.train.lr }),
+        optimizer: adamOf(c.train),
         batch: c.train.batch,
         dtype,
       });

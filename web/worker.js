@@ -25,13 +25,16 @@ async function run({ preset, seed, steps, dtype }) {
   postMessage({ type: "config", config });
   const { theory, flow } = lf.buildModel(config);
   const t = config.train;
-  const optimizer = lf.adam({
-    lr: lf.learningRateOf(t),
-    beta1: t.beta1,
-    beta2: t.beta2,
-    clipNorm: t.clipNorm,
+  // The optimiser and objective from the spec as the CLI builds them (adamOf, objectiveOf).
+  const optimizer = lf.adamOf(t);
+  const trainer = lf.createTrainer({
+    flow,
+    theory,
+    optimizer,
+    batch: t.batch,
+    dtype: t.dtype,
+    objective: lf.objectiveOf(t),
   });
-  const trainer = lf.createTrainer({ flow, theory, optimizer, batch: t.batch, dtype: t.dtype });
   const state = trainer.init(new lf.Rng(t.seed)); // as the CLI: weights, then the prior draws
   const losses = [];
   for (let k = 0; k < t.steps && !stop; k++) {

@@ -57,6 +57,10 @@ const CONFIG_LABELS: Record<string, string> = {
   "train.beta1": "Adam β₁",
   "train.beta2": "Adam β₂",
   "train.clipNorm": "gradient-norm clip",
+  "train.weightDecay": "Adam weight decay (L2, torch semantics)",
+  "train.nllWeight": "δ, weight of the NLL of flow-MH samples (NeuralRG)",
+  "train.klWeight": "ω, weight of the reverse KL (NeuralRG)",
+  "train.chainHmc": "HMC trajectories per MH chain and step",
   "train.seed": "seed",
   "train.dtype": "dtype",
   "train.checkpointEvery": "checkpoint every (steps)",
@@ -77,6 +81,19 @@ function configTable(config: RunConfig): string {
   return table(["setting", "value"], rows, "kv");
 }
 
+/** The mixed objective's rows (runs trained with --nll-weight): its NLL term and the chains' acceptance. */
+function mhRows(last: readonly { nll?: number; mhAcceptance?: number }[]): string[][] {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const nll = last.map((r) => r.nll).filter((x): x is number => typeof x === "number");
+  const acc = last.map((r) => r.mhAcceptance).filter((x): x is number => typeof x === "number");
+  const rows: string[][] = [];
+  if (nll.length > 0)
+    rows.push([`NLL of the buffer draws, mean of the last ${nll.length} steps`, num(mean(nll))]);
+  if (acc.length > 0)
+    rows.push([`MH acceptance of the training chains, mean of the last ${acc.length} steps`, num(mean(acc))]);
+  return rows;
+}
+
 function trainingTable(run: string, offset: number): string {
   const m = readMetrics(run);
   if (m.length === 0) return "<p>No training metrics yet.</p>";
@@ -89,6 +106,7 @@ function trainingTable(run: string, offset: number): string {
     [`loss, mean of the last ${last.length} steps (≥ −log Z)`, num(mean(last.map((r) => r.loss)))],
     [`ESS, mean of the last ${last.length} steps`, num(mean(last.map((r) => r.ess)))],
     ["slope-1 offset b of S against S<sub>eff</sub> (flow samples)", num(offset)],
+    ...mhRows(last),
     ["rejected steps (non-finite loss or gradient)", num(rejected)],
     [
       "training time",

@@ -89,6 +89,35 @@ export const TRAIN_FLAGS: readonly SpecFlag[] = [
     help: "clip the global gradient norm to this",
     parse: num("--clip-norm"),
   },
+  {
+    flag: "--weight-decay <x>",
+    key: "weightDecay",
+    help: "Adam's L2 weight decay, torch semantics (added to the clipped gradient); NeuralRG used 0.001 (default 0)",
+    parse: num("--weight-decay"),
+  },
+  {
+    flag: "--nll-weight <x>",
+    key: "nllWeight",
+    help:
+      "δ of NeuralRG's mixed objective δ·NLL + ω·KL (its MClearn): the NLL of samples drawn from a replay buffer " +
+      "(10 x batch) of flow independence-MH chains and their flips x → -x (phi4, ising); one thread only; the chains " +
+      "and buffer are not checkpointed, a --resume restarts them empty (default 0: plain reverse KL)",
+    parse: num("--nll-weight"),
+  },
+  {
+    flag: "--kl-weight <x>",
+    key: "klWeight",
+    help: "ω of NeuralRG's mixed objective δ·NLL + ω·KL: the weight of the reverse KL (default 1)",
+    parse: num("--kl-weight"),
+  },
+  {
+    flag: "--chain-hmc <n>",
+    key: "chainHmc",
+    help:
+      "with --nll-weight: HMC trajectories of every MH chain per step, local moves that reach what the flow " +
+      "misses (Gabrié et al., arXiv 2105.12603; default 0)",
+    parse: num("--chain-hmc"),
+  },
   { flag: "--seed <n>", key: "seed", help: "random seed", parse: num("--seed") },
   { flag: "--dtype <t>", key: "dtype", help: "float64 or float32" },
   {

@@ -16,12 +16,13 @@ import {
   flatten,
   modelSpecOf,
   PRESETS,
+  SpecError,
 } from "../model/index.js";
 import { exactReferences } from "../model/references.js";
 import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
-import { adam } from "../train/adam.js";
-import { learningRateOf } from "../train/schedule.js";
+import { adamOf } from "../train/adam.js";
+import { objectiveOf } from "../train/mixed-objective.js";
 import { createTrainer, type StepMetrics, type TrainState } from "../train/trainer.js";
 import { fmt, num, printJson } from "./args.js";
 import { mergedConfig, presetConfig, type RunConfig } from "./config.js";
@@ -48,6 +49,7 @@ import {
   addSpecFlags,
   FLOW_FLAGS,
   flagOfKey,
+  inFlagTerms,
   settingsFromFlags,
   THEORY_FLAGS,
   TRAIN_FLAGS,
@@ -77,8 +79,22 @@ export interface TrainOptions {
   frameEvery?: number;
 }
 
-/** Settings a resumed run may change: they alter neither the model nor the random stream. */
-export const RESUME_MAY_CHANGE = ["steps", "threads", "lr", "clipNorm", "checkpointEvery"];
+/**
+ * Settings a resumed run may change: they alter neither the model nor the random stream of the
+ * prior draws (the mixed objective's MH chains and buffer, --nll-weight, restart empty on any
+ * resume: they are not checkpointed).
+ */
+export const RESUME_MAY_CHANGE = [
+  "steps",
+  "threads",
+  "lr",
+  "clipNorm",
+  "weightDecay",
+  "nllWeight",
+  "klWeight",
+  "chainHmc",
+  "checkpointEvery",
+];
 
 /**
  * When a run counts as diverged: `inARow` rejected steps in a row, or more than `maxInWindow`
@@ -111,6 +127,11 @@ export interface TrainSummary {
   threads: number;
   /** The exact floor of the loss, −ln ∫ e^{−S} (src/model/references.ts), or null if unknown. */
   lossFloor: number | null;
+  /**
+   * The mixed objective (--nll-weight): mean acceptance of its MH chains over the last 100
+   * steps that report one; null for plain reverse-KL runs.
+   */
+  mhAcceptance: number | null;
 }
 
 /** Where a training starts: a checkpoint, or (null) step 0 from the seed. */
@@ -155,7 +176,12 @@ function applyResumeChanges(out: string, config: RunConfig, changes: Record<stri
   if (changed.threads === "auto") changed.threads = resolveThreads("auto", config.train.batch);
   if (Object.keys(changed).length === 0) return config;
   const source = Object.keys(changed).map(flagOfKey).join(", ");
-  return applySettings(config, changed, source);
+  try {
+    return applySettings(config, changed, source);
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    throw new SpecError(inFlagTerms(e.message)); // in the words of the command line
+  }
 }
 
 /** `--lr 0.001 → 0.0003, --steps 2500 → 5000`: what a resume changes. */
@@ -168,6 +194,12 @@ function changeText(before: RunConfig, after: RunConfig): string {
       out.push(`${flagOfKey(k)} ${valueText(a)} → ${valueText(b)}`);
   }
   return out.length > 0 ? `changes ${out.join(", ")}` : "changes nothing";
+}
+
+/** Mean MH acceptance of the records that have one; null when none has. */
+function mhAcceptanceOf(records: readonly { mhAcceptance?: number | null }[]): number | null {
+  const a = records.map((r) => r.mhAcceptance).filter((x): x is number => typeof x === "number");
+  return a.length > 0 ? finiteMean(a) : null;
 }
 
 const finiteMean = (xs: readonly (number | null)[]): number => {
@@ -227,6 +259,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
         upToDate: true,
         threads: config.train.threads,
         lossFloor: exactReferences(config.theory).lossFloor,
+        mhAcceptance: mhAcceptanceOf(history.slice(-100)),
       };
     }
     // Every check passed: from here on the run directory changes.
@@ -250,7 +283,11 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
       config.train.lr === recorded.train.lr &&
       config.train.lrSchedule === recorded.train.lrSchedule &&
       (config.train.lrSchedule !== "cosine" || config.train.steps === recorded.train.steps) &&
-      config.train.clipNorm === recorded.train.clipNorm;
+      config.train.clipNorm === recorded.train.clipNorm &&
+      (config.train.weightDecay ?? 0) === (recorded.train.weightDecay ?? 0) &&
+      (config.train.nllWeight ?? 0) === (recorded.train.nllWeight ?? 0) &&
+      (config.train.klWeight ?? 1) === (recorded.train.klWeight ?? 1) &&
+      (config.train.chainHmc ?? 0) === (recorded.train.chainHmc ?? 0);
     start = { config, saved, history: records, countHistory: sameOptimiser };
   } else {
     if (!opts.config) throw new UsageError("no configuration: pass --preset, --config or flags");
@@ -269,9 +306,12 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
   }
   const config = start.config;
   const t = config.train;
-  const optimizer = adam({ lr: learningRateOf(t), beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm });
-  // One thread: the plain trainer. More: the same step with the batch split over worker
-  // threads (src/parallel/shard.ts), which must be closed however the run ends.
+  const optimizer = adamOf(t);
+  // One thread: the plain trainer (or, with --nll-weight/--kl-weight, NeuralRG's mixed
+  // objective, whose MH chains and buffer start empty here: not checkpointed, so a resume
+  // restarts them). More: the same reverse-KL step with the batch split over worker threads
+  // (src/parallel/shard.ts), which must be closed however the run ends; validateRunConfig
+  // refuses --nll-weight with more than one thread.
   const trainer: Trainer =
     t.threads > 1
       ? createParallelTrainer({
@@ -282,7 +322,14 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
           spawn: nodeSpawn,
         })
       : {
-          ...createTrainer({ flow, theory, optimizer, batch: t.batch, dtype: t.dtype }),
+          ...createTrainer({
+            flow,
+            theory,
+            optimizer,
+            batch: t.batch,
+            dtype: t.dtype,
+            objective: objectiveOf(t),
+          }),
           close() {},
         };
   try {
@@ -307,9 +354,23 @@ const YIELD_MS = 100;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** A step's record in the one form checkpoints store (same keys, same order, whatever its source). */
+/**
+ * A step's record in the one form checkpoints store (same keys, same order, whatever its source);
+ * the mixed objective's `nll`, `mhAcceptance` and `hmcAcceptance` follow when the step has them.
+ */
 function stepRecord(r: StepRecord): StepRecord {
-  return { step: r.step, loss: r.loss, logp: r.logp, logq: r.logq, ess: r.ess, accepted: r.accepted };
+  const out: StepRecord = {
+    step: r.step,
+    loss: r.loss,
+    logp: r.logp,
+    logq: r.logq,
+    ess: r.ess,
+    accepted: r.accepted,
+  };
+  if (r.nll !== undefined) out.nll = r.nll;
+  if (r.mhAcceptance !== undefined) out.mhAcceptance = r.mhAcceptance;
+  if (r.hmcAcceptance !== undefined) out.hmcAcceptance = r.hmcAcceptance;
+  return out;
 }
 
 /** The state to save (its arrays are never changed in place, so references do). */
@@ -393,6 +454,7 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
   let inARow = 0;
   for (const r of recentRejected) inARow = r ? inARow + 1 : 0;
   let lastLoss = history.at(-1)?.loss ?? Number.NaN;
+  const recentRecords: StepRecord[] = history.slice(-100);
   /**
    * A checkpoint that is due, held until the next step is accepted: a checkpoint's weights
    * are then known to give a finite step, so the checkpoint a diverged run keeps is a good one.
@@ -419,6 +481,8 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
       recentEss.push(m.ess);
       if (recentEss.length > 100) recentEss.shift();
       lastLoss = m.loss;
+      recentRecords.push(last);
+      if (recentRecords.length > 100) recentRecords.shift();
       progress.update(state.step, m);
       if (held !== undefined && m.accepted) save(held);
       held = state.step % config.train.checkpointEvery === 0 ? snapshot(state, last) : undefined;
@@ -465,6 +529,7 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
     upToDate: false,
     threads: config.train.threads,
     lossFloor: exactReferences(config.theory).lossFloor,
+    mhAcceptance: mhAcceptanceOf(recentRecords),
   };
 }
 
@@ -501,7 +566,7 @@ export function interruptedLine(s: TrainSummary, out: string): string {
 export function registerTrainCommand(program: Command): void {
   const train = program
     .command("train")
-    .description("train a flow by reverse KL into a run directory")
+    .description("train a flow by reverse KL (or NeuralRG's δ·NLL + ω·KL: --nll-weight) into a run directory")
     .option("--preset <name>", `a named run: ${Object.keys(PRESETS).join(", ")}`)
     .option("--config <file>", "JSON file with run settings, {theory, flow, train} (flags override it)")
     .requiredOption("--out <dir>", "run directory")
@@ -566,6 +631,7 @@ export function registerTrainCommand(program: Command): void {
       rejected: s.rejected,
       checkpoint: s.checkpoint,
       threads: s.threads,
+      ...(s.mhAcceptance === null ? {} : { mh_acceptance: s.mhAcceptance }),
     };
     // Interrupted: the JSON summary still (scripts read the last stdout line), but instead of
     // the sentence one line on stderr saying where the run stopped and how to go on.
@@ -578,7 +644,7 @@ export function registerTrainCommand(program: Command): void {
     } else if (!s.interrupted) {
       console.log(
         `trained to step ${s.steps}: ` +
-          `loss ${fmt(s.loss)}${s.lossFloor === null ? "" : ` (exact floor −ln Z = ${fmt(s.lossFloor)}, ${fmt((100 * (s.loss - s.lossFloor)) / Math.abs(s.lossFloor), 3)} % above)`}, ESS (last 100) ${fmt(s.ess)}, ${fmt(s.ms_per_step, 1)} ms/step on ${s.threads} thread${s.threads > 1 ? "s" : ""}, ` +
+          `loss ${fmt(s.loss)}${s.lossFloor === null ? "" : ` (exact floor −ln Z = ${fmt(s.lossFloor)}, ${fmt((100 * (s.loss - s.lossFloor)) / Math.abs(s.lossFloor), 3)} % above)`}, ESS (last 100) ${fmt(s.ess)}, ${s.mhAcceptance === null ? "" : `MH acceptance of the training chains (last 100) ${fmt(s.mhAcceptance)}, `}${fmt(s.ms_per_step, 1)} ms/step on ${s.threads} thread${s.threads > 1 ? "s" : ""}, ` +
           `${s.rejected} rejected steps; checkpoint ${s.checkpoint}`,
       );
     }

@@ -58,8 +58,8 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
   "u1-tutorial": u1Tutorial,
   /**
    * The same physics with circular rational-quadratic splines (8 bins) in place of the NCP
-   * mixture, 4× the batch, 3× the steps and a cosine learning-rate decay from 2e-3, in float32 on
-   * 2 threads (docs/u1.md: the measured acceptance and wall time).
+   * mixture, 4× the batch, 5× the steps and a cosine learning-rate decay from 2e-3, in float32 on
+   * 1 thread (docs/u1.md: the measured acceptance and wall time; `--threads 2` halves the time).
    */
   "u1-best": {
     theory: u1Tutorial.theory,
@@ -67,11 +67,11 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
     train: {
       ...TRAIN_DEFAULTS,
       batch: 256,
-      steps: 3000,
+      steps: 5000,
       lr: 2e-3,
       lrSchedule: "cosine",
       dtype: "float32",
-      threads: 2,
+      threads: 1,
     },
   },
 };

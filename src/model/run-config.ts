@@ -209,6 +209,23 @@ export function validateRunConfig(raw: unknown, source: string): RunConfig {
       `${source}: threads = ${t.threads} exceeds batch = ${t.batch}: the extra threads would have no samples to work on; use at most ${t.batch} threads or a larger batch`,
     );
   }
+  if ((t.nllWeight ?? 0) === 0 && t.klWeight === 0) {
+    throw new SpecError(
+      `${source}: 'train.klWeight' = 0 and 'train.nllWeight' = 0 (absent means 0): the objective δ·NLL + ω·KL is zero, nothing to train; give 'train.klWeight' > 0 (reverse KL; absent means 1) or 'train.nllWeight' > 0 (NeuralRG's NLL of flow-MH samples)`,
+    );
+  }
+  if ((t.chainHmc ?? 0) > 0 && (t.nllWeight ?? 0) === 0) {
+    throw new SpecError(
+      `${source}: 'train.chainHmc' = ${t.chainHmc} without 'train.nllWeight': the HMC moves act on the MH chains of the mixed objective, which only an NLL weight > 0 creates; give 'train.nllWeight' > 0 (--nll-weight) or drop 'train.chainHmc'`,
+    );
+  }
+  // Any objective but the plain reverse KL (src/train/mixed-objective.ts) has no sharded form.
+  const mixed = (t.nllWeight ?? 0) > 0 ? "nllWeight" : (t.klWeight ?? 1) !== 1 ? "klWeight" : null;
+  if (mixed !== null && t.threads > 1) {
+    throw new SpecError(
+      `${source}: 'train.${mixed}' = ${t[mixed]} with 'train.threads' = ${t.threads}: the mixed objective (NeuralRG's δ·NLL + ω·KL) runs on one thread; use 'train.threads' 1, or drop 'train.${mixed}'`,
+    );
+  }
   const bytes =
     t.batch * configShapeOf(c.theory).reduce((a, b) => a * b, 1) * (t.dtype === "float32" ? 4 : 8);
   if (bytes > 2147483648) {
@@ -218,6 +235,9 @@ export function validateRunConfig(raw: unknown, source: string): RunConfig {
   }
   return c;
 }
+
+/** Training fields a flat (legacy) description may lack: added later, or defaulted. */
+const LEGACY_OPTIONAL = ["threads", "lrSchedule", "weightDecay", "nllWeight", "klWeight", "chainHmc"];
 
 /** The flat φ⁴ form that config.json and checkpoint metadata had before `{theory, flow, train}`. */
 function isLegacy(raw: unknown): raw is Record<string, unknown> {
@@ -237,7 +257,7 @@ function isLegacy(raw: unknown): raw is Record<string, unknown> {
 export function parseRunConfig(raw: unknown, source: string): RunConfig {
   if (!isLegacy(raw)) return validateRunConfig(raw, source);
   const required = ["L", "dim", "m2", "lam", "layers", "hidden", "kernel", "identityInit", ...TRAIN_KEYS];
-  const missing = required.filter((k) => k !== "threads" && k !== "lrSchedule" && raw[k] === undefined);
+  const missing = required.filter((k) => !LEGACY_OPTIONAL.includes(k) && raw[k] === undefined);
   if (missing.length > 0)
     throw new SpecError(`${source}: missing setting ${missing.map((k) => `'${k}'`).join(", ")}`);
   if (raw.theory !== undefined && raw.theory !== "phi4") oneOf(raw.theory, ["phi4"], "theory", source);

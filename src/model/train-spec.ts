@@ -1,4 +1,8 @@
-/** The training half of a run's description: optimiser, batch, schedule, seed, precision, threads. */
+/**
+ * The training half of a run's description: optimiser, batch, schedule, seed, precision,
+ * threads, objective. Fields added after v0.1 are optional, absent meaning the old behaviour, so
+ * that stored runs parse and train as before.
+ */
 import { z } from "zod";
 
 export const TrainSpecSchema = z
@@ -16,6 +20,24 @@ export const TrainSpecSchema = z
     checkpointEvery: z.number().int().positive(),
     /** Threads of the training step (results are a function of it); runs without it used 1. */
     threads: z.number().int().positive().default(1),
+    /**
+     * Adam's L2 weight decay, torch semantics (wd·θ added to the clipped gradient); NeuralRG
+     * (arXiv 1802.02840) used 0.001. Absent: 0.
+     */
+    weightDecay: z.number().finite().min(0).optional(),
+    /**
+     * δ of NeuralRG's mixed objective δ·NLL + ω·KL (src/train/mixed-objective.ts): the weight of
+     * the NLL of flow-MH samples drawn from a replay buffer. Absent: 0 (plain reverse KL).
+     */
+    nllWeight: z.number().finite().min(0).optional(),
+    /** ω of the mixed objective: the weight of the reverse KL. Absent: 1. */
+    klWeight: z.number().finite().min(0).optional(),
+    /**
+     * HMC trajectories of every MH chain of the mixed objective per step (local moves beside the
+     * flow's proposals, arXiv 2105.12603): the chains then reach what the flow misses. Needs
+     * nllWeight > 0. Absent: 0.
+     */
+    chainHmc: z.number().int().min(0).optional(),
   })
   .strict();
 

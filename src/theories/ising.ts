@@ -84,6 +84,8 @@ export class IsingRelaxedTheory implements Theory {
   readonly logDetK: number;
   /** ln Z_Ising − ln Z_x = ½N(ln 4 − c − ln 2π) − ½ ln det K. */
   readonly logZShift: number;
+  /** S(−x) = S(x): every term is even in the field. */
+  readonly z2Symmetric = true;
   private readonly bases: AxisBasis[];
   /** 1/κ_k per mode, row-major over the axes' mode indices. */
   private readonly invKappa: Float64Array;

@@ -37,6 +37,8 @@ export class Phi4Theory implements Theory {
   readonly m2: number;
   readonly lam: number;
   readonly dim: number;
+  /** S(−x) = S(x): every term is even in the field. */
+  readonly z2Symmetric = true;
   /** fwd[x·d + μ] = x + μ̂. */
   private readonly fwd: Int32Array;
   /** nbr[x·2d + 2μ] = x + μ̂, nbr[x·2d + 2μ + 1] = x − μ̂. */

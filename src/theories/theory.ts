@@ -23,4 +23,10 @@ export interface Theory {
    * relaxed Ising model: the spins' Z from the continuous one); absent means 0.
    */
   readonly logZShift?: number;
+  /**
+   * True when S(−φ) = S(φ) for every configuration (φ⁴ without a source, the relaxed Ising
+   * model), so p(−φ) = p(φ): a sample's sign flip is as good a sample (the mixed training
+   * objective's buffer takes both). Absent: no such symmetry (U(1) angles are not flipped).
+   */
+  readonly z2Symmetric?: boolean;
 }

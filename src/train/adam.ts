@@ -4,10 +4,15 @@
  *   m ← β1 m + (1−β1) g,  v ← β2 v + (1−β2) g²,
  *   Δθ = −lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)
  * The state is a plain record of arrays and a count: checkpointing is writing it out.
+ *
+ * Weight decay as torch.optim.Adam(weight_decay=wd) (NeuralRG, arXiv 1802.02840, used 0.001):
+ * L2 added to the gradient, g ← g + wd·θ, before the moments (not AdamW's decoupled decay).
+ * The clip acts first and on the loss's gradient alone, as torch's clip_grad_norm_ runs
+ * before optimizer.step: g ← clip·∇L + wd·θ.
  */
 import { allocate, type FloatArray, type Params, Tensor } from "../engine/index.js";
 import * as math from "../math/index.js";
-import { type LearningRate, learningRateAt } from "./schedule.js";
+import { type LearningRate, learningRateAt, learningRateOf } from "./schedule.js";
 
 export interface AdamConfig {
   /** A constant, or a schedule: the rate of update t = count − 1 (src/train/schedule.ts). */
@@ -17,6 +22,8 @@ export interface AdamConfig {
   eps?: number;
   /** Rescale the gradient so that its global L2 norm is at most this. */
   clipNorm?: number | null;
+  /** L2 weight decay added to the (clipped) gradient, torch semantics; 0 or absent: none. */
+  weightDecay?: number;
 }
 
 export interface AdamState {
@@ -27,8 +34,11 @@ export interface AdamState {
 
 export interface Optimizer {
   init(params: Params): AdamState;
-  /** The parameter updates (to add) and the next state. */
-  update(grads: Params, state: AdamState): { updates: Params; state: AdamState };
+  /**
+   * The parameter updates (to add) and the next state. `params` (the weights the gradient was
+   * taken at) is needed when the optimiser decays weights.
+   */
+  update(grads: Params, state: AdamState, params?: Params): { updates: Params; state: AdamState };
 }
 
 export function globalNorm(grads: Params): number {
@@ -41,6 +51,9 @@ export function adam(config: AdamConfig): Optimizer {
   const b1 = config.beta1 ?? 0.9;
   const b2 = config.beta2 ?? 0.999;
   const eps = config.eps ?? 1e-8;
+  const wd = config.weightDecay ?? 0;
+  if (!(wd >= 0 && Number.isFinite(wd)))
+    throw new RangeError(`adam: weightDecay must be a finite number ≥ 0, got ${wd}`);
   return {
     init(params) {
       const mu: Record<string, FloatArray> = {};
@@ -51,7 +64,9 @@ export function adam(config: AdamConfig): Optimizer {
       }
       return { count: 0, mu, nu };
     },
-    update(grads, state) {
+    update(grads, state, params) {
+      if (wd > 0 && params === undefined)
+        throw new RangeError("adam: weight decay needs the parameters: call update(grads, state, params)");
       const count = state.count + 1;
       let clip = 1;
       if (config.clipNorm) {
@@ -70,8 +85,10 @@ export function adam(config: AdamConfig): Optimizer {
         const m = allocate(g.dtype, g.size);
         const v = allocate(g.dtype, g.size);
         const u = allocate(g.dtype, g.size);
+        const theta = wd > 0 ? params![k]!.data : null;
         for (let i = 0; i < g.size; i++) {
-          const gi = g.data[i]! * clip;
+          // Without decay the arithmetic is exactly that of the optimiser before it had one.
+          const gi = theta === null ? g.data[i]! * clip : g.data[i]! * clip + wd * theta[i]!;
           m[i] = b1 * m0[i]! + (1 - b1) * gi;
           v[i] = b2 * v0[i]! + (1 - b2) * gi * gi;
           u[i] = (-lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + eps);
@@ -83,6 +100,28 @@ export function adam(config: AdamConfig): Optimizer {
       return { updates, state: { count, mu, nu } };
     },
   };
+}
+
+/**
+ * A run's optimiser from its training spec (structural: train/ knows no model description), so
+ * the CLI, the page's worker and the tests build the same one.
+ */
+export function adamOf(t: {
+  lr: number;
+  lrSchedule?: "constant" | "cosine" | undefined;
+  steps: number;
+  beta1: number;
+  beta2: number;
+  clipNorm: number | null;
+  weightDecay?: number | undefined;
+}): Optimizer {
+  return adam({
+    lr: learningRateOf(t),
+    beta1: t.beta1,
+    beta2: t.beta2,
+    clipNorm: t.clipNorm,
+    ...(t.weightDecay === undefined ? {} : { weightDecay: t.weightDecay }),
+  });
 }
 
 /** θ + Δθ, as new tensors. */

@@ -13,11 +13,22 @@ export interface KlAux {
   logq: Tensor;
 }
 
+/** The batch's x = f(z), log q, log p̃ and the reverse-KL loss (for objectives that use x too). */
+export function reverseKlTerms(
+  flow: Flow,
+  theory: Theory,
+  params: Params,
+  z: Tensor,
+): { loss: Tensor; x: Tensor; logp: Tensor; logq: Tensor } {
+  const { x, logq } = flow.forwardWithLogProb(params, z);
+  const logp = neg(actionOp(theory, x));
+  return { loss: mean(sub(logq, logp)), x, logp, logq };
+}
+
 export function reverseKl(flow: Flow, theory: Theory) {
   return (params: Params, z: Tensor): { loss: Tensor; aux: KlAux } => {
-    const { x, logq } = flow.forwardWithLogProb(params, z);
-    const logp = neg(actionOp(theory, x));
-    return { loss: mean(sub(logq, logp)), aux: { logp, logq } };
+    const { loss, logp, logq } = reverseKlTerms(flow, theory, params, z);
+    return { loss, aux: { logp, logq } };
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * One reverse-KL training step and the state it advances. A step whose loss or gradient is
  * not finite, or whose update would make a weight non-finite, is rejected: parameters and
- * optimiser state stay as they were, and it is counted.
+ * optimiser state stay as they were, and it is counted. With `objective` the step optimises
+ * NeuralRG's mixed objective δ·NLL + ω·KL instead (src/train/mixed-objective.ts).
  */
 
 import { essFromLogWeights } from "../analysis/reweighting.js";
@@ -10,6 +11,7 @@ import type { Flow } from "../flows/flow.js";
 import type { Rng } from "../rng/philox.js";
 import type { Theory } from "../theories/theory.js";
 import { type AdamState, applyUpdates, type Optimizer } from "./adam.js";
+import { createMixedObjective, type MixedObjective, type MixedObjectiveConfig } from "./mixed-objective.js";
 import { reverseKl } from "./reverse-kl.js";
 
 export interface TrainState {
@@ -31,6 +33,21 @@ export interface StepMetrics {
   /** Per-sample log p̃ = −S and log q of the step's batch (for S_eff-vs-S pictures). */
   batchLogp: Float64Array;
   batchLogq: Float64Array;
+  /** Mixed objective: its NLL term, mean −log q of the buffer draws (absent otherwise). */
+  nll?: number;
+  /** Mixed objective: the fraction of the MH chains that moved this step (absent at their first step). */
+  mhAcceptance?: number;
+  /** Mixed objective with chain HMC: the mean acceptance probability of the chains' trajectories. */
+  hmcAcceptance?: number;
+}
+
+/** What a step reports beside the objective's value (the mixed objective's terms). */
+export interface StepExtras {
+  /** The loss to report when it is not the value optimised (the mixed objective's KL term). */
+  loss?: number;
+  nll?: number;
+  mhAcceptance?: number;
+  hmcAcceptance?: number;
 }
 
 export interface TrainerConfig {
@@ -39,7 +56,19 @@ export interface TrainerConfig {
   optimizer: Optimizer;
   batch: number;
   dtype: DType;
+  /**
+   * NeuralRG's mixed objective (δ·NLL on flow-MH samples + ω·KL); absent: the plain reverse
+   * KL, today's numbers bit for bit. Its chains and buffer belong to the TrainState they
+   * advanced and are not checkpointed: a state restored from a checkpoint starts them empty.
+   */
+  objective?: MixedObjectiveConfig;
 }
+
+/**
+ * The sub-stream (Rng.split id, plus the step it starts at) of the mixed objective's MH and
+ * buffer draws: the prior draws stay those of the plain trainer with the same seed.
+ */
+const MIXED_STREAM = 0x4d4300000000;
 
 function meanOf(a: ArrayLike<number>): number {
   let s = 0;
@@ -55,7 +84,9 @@ function allFinite(grads: Params): boolean {
 /**
  * The common end of a training step, given the loss, its gradient and the batch's per-sample
  * log p̃ and log q: apply the optimiser, or reject a step that is not finite (loss, gradient
- * or updated weights), advance `state` in place, and report the metrics. (Also used by the multi-threaded trainer, src/parallel.)
+ * or updated weights), advance `state` in place, and report the metrics. `value` is the value
+ * optimised (its finiteness decides); it is reported as the loss unless `extra.loss` is given.
+ * (Also used by the multi-threaded trainer, src/parallel.)
  */
 export function finishStep(
   optimizer: Optimizer,
@@ -64,6 +95,7 @@ export function finishStep(
   grads: Params,
   logp: ArrayLike<number>,
   logq: ArrayLike<number>,
+  extra?: StepExtras,
 ): StepMetrics {
   const batch = logp.length;
   const batchLogp = Float64Array.from(logp);
@@ -72,7 +104,7 @@ export function finishStep(
   for (let i = 0; i < batch; i++) logw[i] = batchLogp[i]! - batchLogq[i]!;
   let accepted = Number.isFinite(value) && allFinite(grads);
   if (accepted) {
-    const { updates, state: opt } = optimizer.update(grads, state.opt);
+    const { updates, state: opt } = optimizer.update(grads, state.opt, state.params);
     const params = applyUpdates(state.params, updates);
     // A finite gradient can still overflow the weights (a huge --lr, float32): reject that too,
     // so that a checkpoint never holds non-finite weights.
@@ -84,9 +116,9 @@ export function finishStep(
   }
   if (!accepted) state.rejected++;
   state.step++;
-  return {
+  const m: StepMetrics = {
     step: state.step,
-    loss: value,
+    loss: extra?.loss ?? value,
     logp: meanOf(batchLogp),
     logq: meanOf(batchLogq),
     ess: accepted ? essFromLogWeights(logw) : Number.NaN,
@@ -94,10 +126,26 @@ export function finishStep(
     batchLogp,
     batchLogq,
   };
+  if (extra?.nll !== undefined) m.nll = extra.nll;
+  if (extra?.mhAcceptance !== undefined) m.mhAcceptance = extra.mhAcceptance;
+  if (extra?.hmcAcceptance !== undefined) m.hmcAcceptance = extra.hmcAcceptance;
+  return m;
 }
 
 export function createTrainer(cfg: TrainerConfig) {
   const lossAndGrad = valueAndGradWithAux(reverseKl(cfg.flow, cfg.theory));
+  const objective = cfg.objective;
+  /** Each state's chains and buffer (kept beside it, not in it: checkpoints do not hold them). */
+  const mixed = new WeakMap<TrainState, MixedObjective>();
+  const mixedOf = (state: TrainState, o: MixedObjectiveConfig): MixedObjective => {
+    let m = mixed.get(state);
+    if (m === undefined) {
+      const rng = state.rng.split(MIXED_STREAM + state.step);
+      m = createMixedObjective(cfg.flow, cfg.theory, o, cfg.batch, rng);
+      mixed.set(state, m);
+    }
+    return m;
+  };
   return {
     init(rng: Rng, params?: Params): TrainState {
       const p = params ?? cfg.flow.initParams(rng, cfg.dtype);
@@ -106,6 +154,14 @@ export function createTrainer(cfg: TrainerConfig) {
     /** Advance `state` by one step (in place) and return the step's metrics. */
     step(state: TrainState): StepMetrics {
       const z = cfg.flow.prior.sample(state.rng, cfg.batch, cfg.dtype);
+      if (objective !== undefined) {
+        const r = mixedOf(state, objective).step(state.params, z);
+        const extra: StepExtras = { loss: r.kl };
+        if (r.nll !== undefined) extra.nll = r.nll;
+        if (r.mhAcceptance !== undefined) extra.mhAcceptance = r.mhAcceptance;
+        if (r.hmcAcceptance !== undefined) extra.hmcAcceptance = r.hmcAcceptance;
+        return finishStep(cfg.optimizer, state, r.value, r.grads, r.logp, r.logq, extra);
+      }
       const { value, aux, grads } = lossAndGrad(state.params, z);
       return finishStep(cfg.optimizer, state, value, grads, aux.logp.data, aux.logq.data);
     },

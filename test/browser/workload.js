@@ -37,7 +37,7 @@ export function workload(lf) {
     const trainer = lf.createTrainer({
       flow,
       theory,
-      optimizer: lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm }),
+      optimizer: lf.adamOf(t),
       batch: t.batch,
       dtype: t.dtype,
     });
@@ -78,7 +78,7 @@ export async function parallelWorkload(lf, spawn) {
   const spec = lf.modelSpecOf(config);
   const trainer = lf.createParallelTrainer({
     spec,
-    optimizer: lf.adam({ lr: t.lr, beta1: t.beta1, beta2: t.beta2, clipNorm: t.clipNorm }),
+    optimizer: lf.adamOf(t),
     batch: t.batch,
     threads: t.threads,
     spawn,
