@@ -81,9 +81,10 @@ function configTable(config: RunConfig): string {
   return table(["setting", "value"], rows, "kv");
 }
 
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 /** The mixed objective's rows (runs trained with --nll-weight): its NLL term and the chains' acceptance. */
 function mhRows(last: readonly { nll?: number; mhAcceptance?: number }[]): string[][] {
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const nll = last.map((r) => r.nll).filter((x): x is number => typeof x === "number");
   const acc = last.map((r) => r.mhAcceptance).filter((x): x is number => typeof x === "number");
   const rows: string[][] = [];
@@ -98,7 +99,6 @@ function trainingTable(run: string, offset: number): string {
   const m = readMetrics(run);
   if (m.length === 0) return "<p>No training metrics yet.</p>";
   const last = m.slice(-100);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const rejected = m.filter((r) => r.accepted === false).length;
   const seconds = m[m.length - 1]!.seconds;
   const rows: string[][] = [

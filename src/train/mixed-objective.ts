@@ -45,7 +45,7 @@ import {
 } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import * as math from "../math/index.js";
-import { hmcBatchTrajectory } from "../mcmc/hmc-batch.js";
+import { hmcBatchTrajectory, makeBatchWork } from "../mcmc/hmc-batch.js";
 import type { RandomSource } from "../mcmc/random.js";
 import type { Theory } from "../theories/theory.js";
 import { ReplayBuffer } from "./replay-buffer.js";
@@ -157,9 +157,10 @@ export class IndependenceChains {
   hmc(theory: Theory, trajectories: number, eps: number, nLeapfrog: number, rng: RandomSource): number {
     if (this.x === null) throw new RangeError("chains: not started");
     const phi = Float64Array.from(this.x);
+    const work = makeBatchWork(theory, this.count); // scratch shared by the trajectories
     let acc = 0;
     for (let t = 0; t < trajectories; t++) {
-      const p = hmcBatchTrajectory(theory, phi, this.count, eps, nLeapfrog, rng);
+      const p = hmcBatchTrajectory(theory, phi, this.count, eps, nLeapfrog, rng, work);
       for (let b = 0; b < this.count; b++) acc += p[b]!;
     }
     this.x.set(phi);
