@@ -200,6 +200,13 @@ export {
   type Optimizer,
 } from "./train/adam.js";
 export {
+  GRADIENT_ESTIMATORS,
+  type GradientEstimator,
+  type GradientEstimatorName,
+  gradientEstimatorOf,
+  type KlSurrogate,
+} from "./train/gradient-estimator.js";
+export {
   createMixedObjective,
   IndependenceChains,
   type MixedObjective,
@@ -208,8 +215,10 @@ export {
   mhAccept,
   objectiveOf,
 } from "./train/mixed-objective.js";
+export { pathGradient } from "./train/path-gradient.js";
+export { reinforce } from "./train/reinforce.js";
 export { ReplayBuffer } from "./train/replay-buffer.js";
-export { type KlAux, reverseKl, reverseKlTerms } from "./train/reverse-kl.js";
+export { type KlAux, reverseKl, reverseKlShare, reverseKlTerms } from "./train/reverse-kl.js";
 export { cosineDecay, type LearningRate, learningRateAt, learningRateOf } from "./train/schedule.js";
 export {
   createTrainer,

@@ -17,6 +17,7 @@ import { checkerboardMask } from "../src/flows/masks.js";
 import { MlpConditioner } from "../src/flows/mlp-conditioner.js";
 import { checkerboardPartition, partitionBy, stripePartition } from "../src/flows/partition.js";
 import { realNvpMlpFlow } from "../src/flows/realnvp-mlp.js";
+import { Z2EquivariantConditioner } from "../src/flows/z2-equivariant-conditioner.js";
 import { Rng } from "../src/rng/philox.js";
 import { logAbsDet } from "./linalg.js";
 
@@ -117,6 +118,44 @@ checkBijector(
   [2, 2],
 );
 checkBijector("Inverse of a coupling [4, 2]", new Inverse(mlpCoupling([4, 2])), [4, 2]);
+{
+  const p = checkerboardPartition([4, 2], 0);
+  const equivariant = new MaskedCoupling(
+    p,
+    new Z2EquivariantConditioner(new CnnConditioner(p, { hidden: [3], kernel: 3, outChannels: 2 }), [1, -1]),
+    new AffineTransformer(),
+  );
+  checkBijector("MaskedCoupling: Z2-equivariant CNN conditioner (s even, t odd) [4, 2]", equivariant, [4, 2]);
+  describe("Z2EquivariantConditioner", () => {
+    it("makes the coupling an odd map with an even log-det; the parities must match the channels", () => {
+      const params = randomParams(equivariant, 5);
+      const x = zeros([3, 4, 2]);
+      new Rng(6).normal(x.data);
+      const minus = new Tensor(
+        Float64Array.from(x.data, (v) => -v),
+        x.shape,
+      );
+      const a = equivariant.forwardAndLogDet(params, x);
+      const b = equivariant.forwardAndLogDet(params, minus);
+      for (let i = 0; i < x.size; i++) expect(b.y.data[i]).toBeCloseTo(-a.y.data[i]!, 14);
+      for (let i = 0; i < 3; i++) expect(b.logDet.data[i]).toBeCloseTo(a.logDet.data[i]!, 14);
+      // Not so without it: the plain conditioner's coupling is not odd.
+      const plain = new MaskedCoupling(
+        p,
+        (equivariant.conditioner as Z2EquivariantConditioner).inner,
+        new AffineTransformer(),
+      );
+      const c = plain.forwardAndLogDet(params, x);
+      const d = plain.forwardAndLogDet(params, minus);
+      expect(Math.max(...Array.from(c.y.data, (v, i) => Math.abs(v + d.y.data[i]!)))).toBeGreaterThan(1e-3);
+      const wrong = new Z2EquivariantConditioner(
+        new CnnConditioner(p, { hidden: [3], kernel: 3, outChannels: 2 }),
+        [1],
+      );
+      expect(() => wrong.apply(params, x)).toThrow(/1 parities for 2 channels/);
+    });
+  });
+}
 
 describe("MaskedCoupling", () => {
   it("the notebook's configuration takes the fused op, other configurations the generic graph", () => {

@@ -282,6 +282,40 @@ function checkCircleMap(c: Case) {
       }
     });
 
+    it("the inverse on a tape: the untaped values, and the gradients of x and log|dx/dy| in y and θ (gradcheck)", () => {
+      const y = tr.forwardAndLogDet(x, theta).y;
+      const plain = tr.inverseAndLogDet(y, theta);
+      const taped = valueAndGrad((p: { theta: Tensor }) => {
+        const r = tr.inverseAndLogDet(y, p.theta);
+        expect(Array.from(r.x.data)).toEqual(Array.from(plain.x.data));
+        expect(Array.from(r.logDet.data)).toEqual(Array.from(plain.logDet.data));
+        return sum(r.logDet);
+      });
+      taped({ theta: new Tensor(theta.data.slice(), theta.shape) });
+      // Away from the spline's knot at 0 (where central differences are off by h·(jump of g'')/4),
+      // and without its rows of extreme and N(0, 3²) logits, whose inverse bends on scales below
+      // h (central differences reach their gradients only as h → 1e-8).
+      const [bb, pp, nn] = theta.shape as [number, number, number];
+      const mild = (r: number) => (c.ulpExact ? r : r % 2 === 0 ? 0 : 3);
+      const th = thetaOf(bb, pp, c.smoothX.length, (r, ch) => theta.data[(mild(r) * pp + ch) * nn + 2]!);
+      const ys = tr.forwardAndLogDet(rows(c.smoothX, b), th).y;
+      const m = c.smoothX.length;
+      const [a, bw, cw] = [weights(m, 21), weights(m, 22), weights(m, 23)];
+      const inv = (yy: Tensor, t: Tensor) => {
+        const r = tr.inverseAndLogDet(yy, t);
+        return { x: sum(add(mul(sin(r.x), a), mul(cos(r.x), bw))), logDet: sum(mul(r.logDet, cw)) };
+      };
+      const thP = new Tensor(th.data.slice(), th.shape);
+      // The spline's closed-form inverse is exact to ~1e-12, noise that central differences
+      // divide by h: its tolerance is 1e-5 where NCP's (Newton to the ulp) is 1e-6.
+      const tol = c.ulpExact ? 1e-6 : 1e-5;
+      gradcheck((p: { theta: Tensor }) => inv(ys, p.theta).x, { theta: thP }, 1e-6, tol);
+      gradcheck((p: { theta: Tensor }) => inv(ys, p.theta).logDet, { theta: thP }, 1e-6, tol);
+      const yP = new Tensor(ys.data.slice(), ys.shape);
+      gradcheck((p: { y: Tensor }) => inv(p.y, th).x, { y: yP }, 1e-6, tol);
+      gradcheck((p: { y: Tensor }) => inv(p.y, th).logDet, { y: yP }, 1e-6, tol);
+    });
+
     it("is monotone and bijective on [0, 2π): a sorted grid maps to a sorted grid up to one wrap", () => {
       const m = 2001;
       const grid = Array.from({ length: m }, (_, i) => (i * TWO_PI) / m);

@@ -111,6 +111,52 @@ describe.skipIf(!built)("multi-threaded training", () => {
     }
   });
 
+  it("gradient estimators on threads: path within rounding of 1 thread; REINFORCE (shard baselines) reproducible", async () => {
+    const L = {
+      ...(await load()),
+      ...(await import(join(dist, "src", "train", "gradient-estimator.js"))),
+    };
+    const opt = () => L.adam({ lr: 1e-2 });
+    const on = (gradientEstimator: string, threads: number) => {
+      const tr = L.createParallelTrainer({
+        spec,
+        optimizer: opt(),
+        batch: 13,
+        threads,
+        gradientEstimator,
+        ...(threads > 1 ? { spawn: L.nodeSpawn } : {}),
+      });
+      try {
+        return curve(tr, L.Rng);
+      } finally {
+        tr.close();
+      }
+    };
+    const single = (gradientEstimator: string) =>
+      curve(
+        L.createTrainer({
+          ...L.buildModel(spec),
+          optimizer: opt(),
+          batch: 13,
+          dtype: "float64",
+          gradientEstimator: L.gradientEstimatorOf({ gradientEstimator }),
+        }),
+        L.Rng,
+      );
+    const path = single("path");
+    expect(on("path", 1)).toEqual(path);
+    const path2 = on("path", 2);
+    expect(path2[0]).toBe(path[0]);
+    for (let i = 0; i < steps; i++)
+      expect(Math.abs(path2[i]! - path[i]!)).toBeLessThan(1e-9 * (1 + Math.abs(path[i]!)));
+    const rf = single("reinforce");
+    expect(on("reinforce", 1)).toEqual(rf);
+    const [a, b] = [on("reinforce", 2), on("reinforce", 2)];
+    expect(a).toEqual(b);
+    expect(a[0]).toBe(rf[0]);
+    expect(a[steps - 1]).not.toBe(rf[steps - 1]);
+  });
+
   it("more threads than samples: the empty shards are skipped", async () => {
     const L = await load();
     const single = L.createParallelTrainer({ spec, optimizer: L.adam({ lr: 1e-2 }), batch: 2, threads: 1 });

@@ -25,7 +25,7 @@ async function run({ preset, seed, steps, dtype }) {
   postMessage({ type: "config", config });
   const { theory, flow } = lf.buildModel(config);
   const t = config.train;
-  // The optimiser and objective from the spec as the CLI builds them (adamOf, objectiveOf).
+  // The optimiser, objective and estimator from the spec as the CLI builds them.
   const optimizer = lf.adamOf(t);
   const trainer = lf.createTrainer({
     flow,
@@ -34,6 +34,7 @@ async function run({ preset, seed, steps, dtype }) {
     batch: t.batch,
     dtype: t.dtype,
     objective: lf.objectiveOf(t),
+    gradientEstimator: lf.gradientEstimatorOf(t),
   });
   const state = trainer.init(new lf.Rng(t.seed)); // as the CLI: weights, then the prior draws
   const losses = [];

@@ -61,6 +61,7 @@ const CONFIG_LABELS: Record<string, string> = {
   "train.nllWeight": "δ, weight of the NLL of flow-MH samples (NeuralRG)",
   "train.klWeight": "ω, weight of the reverse KL (NeuralRG)",
   "train.chainHmc": "HMC trajectories per MH chain and step",
+  "train.gradientEstimator": "gradient estimator of the reverse KL",
   "train.seed": "seed",
   "train.dtype": "dtype",
   "train.checkpointEvery": "checkpoint every (steps)",

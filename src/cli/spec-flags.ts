@@ -118,6 +118,14 @@ export const TRAIN_FLAGS: readonly SpecFlag[] = [
       "misses (Gabrié et al., arXiv 2105.12603; default 0)",
     parse: num("--chain-hmc"),
   },
+  {
+    flag: "--gradient-estimator <e>",
+    key: "gradientEstimator",
+    help:
+      "reverse-KL gradient: reparameterization (default), path (drops the score term: lower variance near " +
+      "convergence, about 2x the work; arXiv 2207.08219) or reinforce (score function: no derivative of the " +
+      "action; arXiv 2308.13294)",
+  },
   { flag: "--seed <n>", key: "seed", help: "random seed", parse: num("--seed") },
   { flag: "--dtype <t>", key: "dtype", help: "float64 or float32" },
   {

@@ -22,6 +22,7 @@ import { exactReferences } from "../model/references.js";
 import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { adamOf } from "../train/adam.js";
+import { gradientEstimatorOf } from "../train/gradient-estimator.js";
 import { objectiveOf } from "../train/mixed-objective.js";
 import { createTrainer, type StepMetrics, type TrainState } from "../train/trainer.js";
 import { fmt, num, printJson } from "./args.js";
@@ -93,6 +94,7 @@ export const RESUME_MAY_CHANGE = [
   "nllWeight",
   "klWeight",
   "chainHmc",
+  "gradientEstimator",
   "checkpointEvery",
 ];
 
@@ -320,6 +322,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
           batch: t.batch,
           threads: t.threads,
           spawn: nodeSpawn,
+          ...(t.gradientEstimator ? { gradientEstimator: t.gradientEstimator } : {}),
         })
       : {
           ...createTrainer({
@@ -329,6 +332,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
             batch: t.batch,
             dtype: t.dtype,
             objective: objectiveOf(t),
+            gradientEstimator: gradientEstimatorOf(t),
           }),
           close() {},
         };

@@ -6,6 +6,7 @@ export {
   record,
   valueAndGrad,
   valueAndGradWithAux,
+  willRecord,
 } from "./autodiff.js";
 export { type CouplingNet, couplingLayer } from "./fused/coupling.js";
 export { leakyRelu, prelu, relu } from "./ops/activation.js";

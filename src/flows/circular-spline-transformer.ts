@@ -11,8 +11,9 @@
  * and heights are minBin… + (1 − K·minBin…)·softmax(logits) fractions of 2π (nflows'
  * convention; defaults 1e-3). The identity is equal logits with d = log(e^{1 − minDerivative} − 1)
  * and t = 0 (all-zero θ has knot slopes ln 2 + minDerivative, not 1). The forward map is
- * differentiable in x and θ; the closed-form inverse is not, and needs not be. The kernels
- * and their gradients are engine/ops/circular-spline.ts.
+ * differentiable in x and θ; the closed-form inverse is made so by the implicit function theorem
+ * (src/flows/implicit-inverse.ts). The kernels and their gradients are
+ * engine/ops/circular-spline.ts.
  */
 import type { Tensor } from "../engine/index.js";
 // Direct import until the engine index re-exports the op.
@@ -23,6 +24,7 @@ import {
   circularSplineInverse,
 } from "../engine/ops/circular-spline.js";
 import type { ElementwiseTransformer } from "./elementwise.js";
+import { implicitInverse } from "./implicit-inverse.js";
 
 export class CircularSplineTransformer implements ElementwiseTransformer {
   readonly paramsPerElement: number;
@@ -40,8 +42,14 @@ export class CircularSplineTransformer implements ElementwiseTransformer {
     return circularSplineForward(x, theta, this.bins, this.bounds);
   }
 
-  /** Not differentiable (see the file comment). */
+  /** Differentiable in y and θ through the forward map (see the file comment). */
   inverseAndLogDet(y: Tensor, theta: Tensor): { x: Tensor; logDet: Tensor } {
-    return circularSplineInverse(y, theta, this.bins, this.bounds);
+    const { bins, bounds } = this;
+    return implicitInverse(
+      y,
+      theta,
+      (x, t) => circularSplineForward(x, t, bins, bounds),
+      (yy, t) => circularSplineInverse(yy, t, bins, bounds),
+    );
   }
 }

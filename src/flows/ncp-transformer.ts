@@ -10,12 +10,14 @@
  * θ [B, C+1, n]: channels 0..C−1 are the unconstrained log-scales s_c, channel C the rotation
  * t (the tutorial's net_out[:, :-1], net_out[:, -1]). s = 0, t = 0 is the identity of
  * [0, 2π). The forward map is differentiable in x and θ; the inverse (Newton's method to the
- * last ulp) is not, and needs not be. The kernels and their gradients are engine/ops/ncp.ts.
+ * last ulp) is made so by the implicit function theorem (src/flows/implicit-inverse.ts). The
+ * kernels and their gradients are engine/ops/ncp.ts.
  */
 import type { Tensor } from "../engine/index.js";
 // Direct import until the engine index re-exports the op.
 import { ncpForward, ncpInverse } from "../engine/ops/ncp.js";
 import type { ElementwiseTransformer } from "./elementwise.js";
+import { implicitInverse } from "./implicit-inverse.js";
 
 export class NcpTransformer implements ElementwiseTransformer {
   readonly paramsPerElement: number;
@@ -30,8 +32,14 @@ export class NcpTransformer implements ElementwiseTransformer {
     return ncpForward(x, theta, this.components);
   }
 
-  /** Not differentiable (see the file comment). */
+  /** Differentiable in y and θ through the forward map (see the file comment). */
   inverseAndLogDet(y: Tensor, theta: Tensor): { x: Tensor; logDet: Tensor } {
-    return ncpInverse(y, theta, this.components);
+    const c = this.components;
+    return implicitInverse(
+      y,
+      theta,
+      (x, t) => ncpForward(x, t, c),
+      (yy, t) => ncpInverse(yy, t, c),
+    );
   }
 }

@@ -12,6 +12,7 @@ import { MaskedCoupling } from "./masked-coupling.js";
 import { MlpConditioner } from "./mlp-conditioner.js";
 import { checkerboardPartition, type Partition, stripePartition } from "./partition.js";
 import { NormalPrior } from "./prior.js";
+import { Z2EquivariantConditioner } from "./z2-equivariant-conditioner.js";
 
 export interface RealNvpMlpConfig {
   latticeShape: readonly number[];
@@ -20,6 +21,8 @@ export interface RealNvpMlpConfig {
   partition: "stripes" | "checkerboard";
   /** Start as the identity map (last layer zeroed). */
   identityInit?: boolean;
+  /** Z₂-equivariant couplings (s even, t odd: z2-equivariant-conditioner.ts): an odd flow. */
+  z2Equivariant?: boolean;
 }
 
 /** The partition of layer l. */
@@ -42,7 +45,8 @@ export function realNvpMlpFlow(config: RealNvpMlpConfig): Flow {
       outChannels: 2,
       zeroLast: config.identityInit ?? false,
     });
-    return new MaskedCoupling(partition, conditioner, transformer);
+    const c = config.z2Equivariant ? new Z2EquivariantConditioner(conditioner, [1, -1]) : conditioner;
+    return new MaskedCoupling(partition, c, transformer);
   });
   return new Flow(new NormalPrior(config.latticeShape), layers);
 }

@@ -226,6 +226,17 @@ export function validateRunConfig(raw: unknown, source: string): RunConfig {
       `${source}: 'train.${mixed}' = ${t[mixed]} with 'train.threads' = ${t.threads}: the mixed objective (NeuralRG's δ·NLL + ω·KL) runs on one thread; use 'train.threads' 1, or drop 'train.${mixed}'`,
     );
   }
+  const estimator = t.gradientEstimator ?? "reparameterization";
+  if (estimator !== "reparameterization" && mixed !== null) {
+    throw new SpecError(
+      `${source}: 'train.gradientEstimator' = ${estimator} with 'train.${mixed}': the estimators are of the plain reverse KL, not of the mixed objective; drop one of them`,
+    );
+  }
+  if (estimator === "reinforce" && t.batch < 2 * t.threads) {
+    throw new SpecError(
+      `${source}: 'train.gradientEstimator' = reinforce with batch ${t.batch} on ${t.threads} thread(s): its baseline needs at least 2 samples per thread; use a batch of at least ${2 * t.threads}`,
+    );
+  }
   const bytes =
     t.batch * configShapeOf(c.theory).reduce((a, b) => a * b, 1) * (t.dtype === "float32" ? 4 : 8);
   if (bytes > 2147483648) {
@@ -237,7 +248,15 @@ export function validateRunConfig(raw: unknown, source: string): RunConfig {
 }
 
 /** Training fields a flat (legacy) description may lack: added later, or defaulted. */
-const LEGACY_OPTIONAL = ["threads", "lrSchedule", "weightDecay", "nllWeight", "klWeight", "chainHmc"];
+const LEGACY_OPTIONAL = [
+  "threads",
+  "lrSchedule",
+  "weightDecay",
+  "nllWeight",
+  "klWeight",
+  "chainHmc",
+  "gradientEstimator",
+];
 
 /** The flat φ⁴ form that config.json and checkpoint metadata had before `{theory, flow, train}`. */
 function isLegacy(raw: unknown): raw is Record<string, unknown> {

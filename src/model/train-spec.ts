@@ -38,6 +38,11 @@ export const TrainSpecSchema = z
      * nllWeight > 0. Absent: 0.
      */
     chainHmc: z.number().int().min(0).optional(),
+    /**
+     * The reverse KL's gradient estimator (src/train/gradient-estimator.ts): reparameterization
+     * (absent), path (arXiv 2207.08219) or reinforce (arXiv 2308.13294).
+     */
+    gradientEstimator: z.enum(["reparameterization", "path", "reinforce"]).optional(),
   })
   .strict();
 

@@ -37,7 +37,7 @@ import {
 import { buildModel, type Model, type ModelSpec } from "../model/index.js";
 import type { Rng } from "../rng/philox.js";
 import type { Optimizer } from "../train/adam.js";
-import { reverseKlShare } from "../train/reverse-kl.js";
+import { GRADIENT_ESTIMATORS, type GradientEstimatorName } from "../train/gradient-estimator.js";
 import { finishStep, type StepMetrics, type TrainState } from "../train/trainer.js";
 
 export type { ModelSpec };
@@ -53,6 +53,7 @@ export type Spawn = () => WorkerPort;
 interface InitMessage {
   type: "init";
   spec: ModelSpec;
+  gradientEstimator: GradientEstimatorName;
   names: string[];
   shapes: number[][];
   /** Int32 worker states, one per slot (see `WorkerState`). */
@@ -105,11 +106,14 @@ export class ShardRunner {
   readonly theory: Model["theory"];
   private readonly lossAndGrad;
 
-  constructor(readonly spec: ModelSpec) {
+  constructor(
+    readonly spec: ModelSpec,
+    estimator: GradientEstimatorName = "reparameterization",
+  ) {
     const model = buildModel(spec);
     this.flow = model.flow;
     this.theory = model.theory;
-    this.lossAndGrad = valueAndGradWithAux(reverseKlShare(this.flow, this.theory));
+    this.lossAndGrad = valueAndGradWithAux(GRADIENT_ESTIMATORS[estimator](this.flow, this.theory));
   }
 
   grad(
@@ -149,7 +153,7 @@ export function createWorkerHandler(): WorkerHandler {
   const onMessage = (message: unknown) => {
     const m = message as InitMessage | JobMessage;
     if (m.type === "init") {
-      runner = new ShardRunner(m.spec);
+      runner = new ShardRunner(m.spec, m.gradientEstimator);
       names = m.names;
       shapes = m.shapes;
       home = { status: new Int32Array(m.status), ctrl: new Int32Array(m.ctrl), slot: m.slot };
@@ -228,6 +232,8 @@ export interface PoolConfig {
   spawn?: Spawn;
   /** How long workers may take to load and build the model (default 60 s). */
   startTimeoutMs?: number;
+  /** The reverse KL's gradient estimator (src/train/gradient-estimator.ts); default reparameterization. */
+  gradientEstimator?: GradientEstimatorName;
 }
 
 export interface ParallelConfig extends PoolConfig {
@@ -242,7 +248,8 @@ export interface ParallelConfig extends PoolConfig {
 function createShardPool(cfg: PoolConfig) {
   const { spec } = cfg;
   const dtype = spec.dtype;
-  const local = new ShardRunner(spec);
+  const estimator = cfg.gradientEstimator ?? "reparameterization";
+  const local = new ShardRunner(spec, estimator);
   const threads = Math.max(1, Math.floor(cfg.threads));
   if (threads > 1 && !cfg.spawn)
     throw new Error("parallel sampler/trainer: threads > 1 needs a spawn function");
@@ -287,6 +294,7 @@ function createShardPool(cfg: PoolConfig) {
       w.postMessage({
         type: "init",
         spec,
+        gradientEstimator: estimator,
         names,
         shapes,
         status: statusSab,

@@ -6,11 +6,12 @@
  */
 
 import { essFromLogWeights } from "../analysis/reweighting.js";
-import { type DType, type Params, valueAndGradWithAux } from "../engine/index.js";
+import { type DType, mean, type Params, sub, valueAndGradWithAux } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import type { Rng } from "../rng/philox.js";
 import type { Theory } from "../theories/theory.js";
 import { type AdamState, applyUpdates, type Optimizer } from "./adam.js";
+import type { GradientEstimator } from "./gradient-estimator.js";
 import { createMixedObjective, type MixedObjective, type MixedObjectiveConfig } from "./mixed-objective.js";
 import { reverseKl } from "./reverse-kl.js";
 
@@ -62,6 +63,12 @@ export interface TrainerConfig {
    * advanced and are not checkpointed: a state restored from a checkpoint starts them empty.
    */
   objective?: MixedObjectiveConfig;
+  /**
+   * The reverse KL's gradient estimator (src/train/gradient-estimator.ts: the path gradient or
+   * REINFORCE); absent: the reparameterisation gradient, today's numbers bit for bit. The
+   * reported loss is the reverse KL either way. Not with `objective`.
+   */
+  gradientEstimator?: GradientEstimator;
 }
 
 /**
@@ -135,6 +142,14 @@ export function finishStep(
 export function createTrainer(cfg: TrainerConfig) {
   const lossAndGrad = valueAndGradWithAux(reverseKl(cfg.flow, cfg.theory));
   const objective = cfg.objective;
+  if (objective !== undefined && cfg.gradientEstimator !== undefined)
+    throw new RangeError(
+      "trainer: a gradient estimator applies to the plain reverse KL, not the mixed objective",
+    );
+  const surrogate =
+    cfg.gradientEstimator === undefined
+      ? null
+      : valueAndGradWithAux(cfg.gradientEstimator(cfg.flow, cfg.theory));
   /** Each state's chains and buffer (kept beside it, not in it: checkpoints do not hold them). */
   const mixed = new WeakMap<TrainState, MixedObjective>();
   const mixedOf = (state: TrainState, o: MixedObjectiveConfig): MixedObjective => {
@@ -161,6 +176,12 @@ export function createTrainer(cfg: TrainerConfig) {
         if (r.mhAcceptance !== undefined) extra.mhAcceptance = r.mhAcceptance;
         if (r.hmcAcceptance !== undefined) extra.hmcAcceptance = r.hmcAcceptance;
         return finishStep(cfg.optimizer, state, r.value, r.grads, r.logp, r.logq, extra);
+      }
+      if (surrogate !== null) {
+        const { value, aux, grads } = surrogate(state.params, z, cfg.batch);
+        // The loss as the plain and the multi-threaded trainers compute it.
+        const kl = mean(sub(aux.logq, aux.logp)).item();
+        return finishStep(cfg.optimizer, state, value, grads, aux.logp.data, aux.logq.data, { loss: kl });
       }
       const { value, aux, grads } = lossAndGrad(state.params, z);
       return finishStep(cfg.optimizer, state, value, grads, aux.logp.data, aux.logq.data);

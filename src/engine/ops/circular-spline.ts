@@ -23,8 +23,8 @@
  * and likewise for the heights; through the softplus ∂δ/∂d = sigmoid d (for K = 1 both ends
  * of the one bin are d_0's, and their cotangents add).
  *
- * Inverse (closed form, not differentiable: nothing records it; training differentiates the
- * forward map only): z = (y − t) mod 2π, its bin among the Y knots, and ξ the root in [0, 1] of
+ * Inverse (closed form; records nothing: src/flows/implicit-inverse.ts differentiates it through
+ * the forward map): z = (y − t) mod 2π, its bin among the Y knots, and ξ the root in [0, 1] of
  * aξ² + bξ + c = 0 with a = h(σ − δ_k) + (z − Y_k)(δ_{k+1} + δ_k − 2σ),
  * b = hδ_k − (z − Y_k)(δ_{k+1} + δ_k − 2σ), c = −σ(z − Y_k), taken in the cancellation-free
  * form ξ = 2c/(−b − √(b² − 4ac)) with the discriminant clamped at 0; log|dx/dy| = −log g'.

@@ -22,8 +22,8 @@
  *   ∂log h'/∂x̃ = −sin x̃·sinh s·h' (sinh s·h' = ±(1 − e^{−2|s|})/2q),   ∂log h'/∂s = cos h,
  * and with the weights w_c = h'_c/Σ h', ∂L/∂x̃ = Σ_c w_c ∂log h'_c/∂x̃, ∂L/∂s_c = w_c cos h_c.
  *
- * Inverse (not differentiable, nothing records it: training differentiates the forward map
- * only): z = (y − t) mod 2π and x̃ solves mean_c h(x̃|s_c) = z. Each component's own solution
+ * Inverse (records nothing; src/flows/implicit-inverse.ts differentiates it through the forward
+ * map): z = (y − t) mod 2π and x̃ solves mean_c h(x̃|s_c) = z. Each component's own solution
  * x_c = h(z|−s_c) brackets it (all h_c increase, so the mean is ≤ z at min x_c and ≥ z at
  * max x_c; the ends are checked since rounding can move them by an ulp), and Newton's method,
  * falling back to bisection whenever a step leaves the bracket, runs until the step is below
