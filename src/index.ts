@@ -26,9 +26,12 @@ export { CircularSplineTransformer } from "./flows/circular-spline-transformer.j
 export { type CnnActivation, type CnnConfig, LEAKY_RELU_SLOPE, PeriodicCnn } from "./flows/cnn.js";
 export { CnnConditioner, type CnnConditionerConfig } from "./flows/cnn-conditioner.js";
 export type { Conditioner } from "./flows/conditioner.js";
+export { type ContinuousFlowConfig, ContinuousFlowLayer, continuousFlow } from "./flows/continuous-flow.js";
 export type { ElementwiseTransformer } from "./flows/elementwise.js";
+export { EquivariantVectorField, type VectorFieldConfig } from "./flows/equivariant-vector-field.js";
 export { Flow } from "./flows/flow.js";
 export { GaugeEquivariantCoupling, plaquettes2d } from "./flows/gauge-coupling.js";
+export { implicitInverse } from "./flows/implicit-inverse.js";
 export { Inverse } from "./flows/inverse.js";
 export { MaskedCoupling, type MaskedCouplingOptions } from "./flows/masked-coupling.js";
 export { checkerboardFits, checkerboardMask } from "./flows/masks.js";
@@ -69,6 +72,7 @@ export { NormalPrior, type Prior } from "./flows/prior.js";
 export { type RealNvpMlpConfig, realNvpMlpFlow, realNvpPartition } from "./flows/realnvp-mlp.js";
 export { gaugeCouplingLayer, type U1GaugeFlowConfig, u1GaugeFlow } from "./flows/u1-flow.js";
 export { UniformPrior } from "./flows/uniform-prior.js";
+export { Z2EquivariantConditioner } from "./flows/z2-equivariant-conditioner.js";
 // Browser-safe file formats.
 export { decodeNpy, encodeNpy } from "./io/npy.js";
 export {

@@ -204,6 +204,23 @@ describe("autodiff mechanics", () => {
     expect(value).toBe(9);
     expect(grads.x.data[0]).toBe(6);
   });
+  it("a cotangent an op hands to several inputs is not changed by a later contribution to one of them", () => {
+    // add passes its output's cotangent to both operands as one array; a must get its second
+    // contribution (from a·a) in a copy, or b's cotangent changes too (this gave 21, not 9).
+    const once = E.valueAndGrad((p: { p: E.Tensor }) => {
+      const a = E.scale(p.p, 1);
+      const b = E.scale(p.p, 2);
+      return E.sum(E.add(E.add(a, b), E.mul(a, a)));
+    })({ p: E.tensor([3]) });
+    expect(once.grads.p.data[0]).toBe(9); // d/dp (3p + p²)
+    // The same when the shared array is itself an accumulated copy (s used twice, then split).
+    const twice = E.valueAndGrad((p: { p: E.Tensor }) => {
+      const a = E.scale(p.p, 1);
+      const s = E.add(a, E.scale(p.p, 2));
+      return E.sum(E.add(E.add(s, s), E.mul(a, a)));
+    })({ p: E.tensor([3]) });
+    expect(twice.grads.p.data[0]).toBe(12); // d/dp (6p + p²)
+  });
   it("unused parameters get zero gradients; constants are not tracked", () => {
     const c = E.tensor([2]);
     const { grads } = E.valueAndGrad((p: { x: E.Tensor; y: E.Tensor }) => E.sum(E.mul(p.x, c)))({

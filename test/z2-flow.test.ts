@@ -7,7 +7,14 @@ import { describe, expect, it } from "vitest";
 import { mean, neg, type Params, Tensor } from "../src/engine/index.js";
 import { meraFlow } from "../src/flows/mera.js";
 import { Z2SymmetrisedFlow } from "../src/flows/z2-symmetrised.js";
-import { buildFlow } from "../src/model/index.js";
+import {
+  applySettings,
+  buildFlow,
+  buildModel,
+  describeFlow,
+  presetConfig,
+  SpecError,
+} from "../src/model/index.js";
 import { Rng } from "../src/rng/philox.js";
 import { gradcheck } from "./gradcheck.js";
 
@@ -61,5 +68,40 @@ describe("Z2SymmetrisedFlow", () => {
     const theory = { kind: "ising" as const, latticeShape: [4, 4], T: 2.5, boundary: "periodic" as const };
     expect(buildFlow(spec, theory)).toBeInstanceOf(Z2SymmetrisedFlow);
     expect(buildFlow({ ...spec, z2: false }, theory)).not.toBeInstanceOf(Z2SymmetrisedFlow);
+  });
+});
+
+describe("Z2-equivariant couplings through the model description (--z2-equivariant)", () => {
+  for (const preset of ["phi4-notebook", "phi4-mlp"]) {
+    it(`${preset}: the flow is odd and log q even, x = f(z) bit for bit against −f(−z)`, () => {
+      const c = applySettings(
+        presetConfig(preset),
+        { L: 4, layers: 3, hidden: [4], z2Equivariant: true },
+        "test",
+      );
+      expect(describeFlow(c.flow)).toContain("Z2-equivariant couplings");
+      const { flow: f } = buildModel(c);
+      const p = f.initParams(new Rng(3), "float64");
+      for (const t of Object.values(p)) {
+        const r = new Rng(t.size + 7);
+        for (let i = 0; i < t.size; i++) t.data[i]! += 0.3 * (2 * r.uniform() - 1);
+      }
+      const zz = f.prior.sample(new Rng(4), 4, "float64");
+      const a = f.forwardWithLogProb(p, zz);
+      const b = f.forwardWithLogProb(p, neg(zz));
+      for (let i = 0; i < zz.size; i++) expect(b.x.data[i]).toBeCloseTo(-a.x.data[i]!, 13);
+      for (let i = 0; i < 4; i++) expect(b.logq.data[i]).toBeCloseTo(a.logq.data[i]!, 12);
+      const plain = buildModel(
+        applySettings(presetConfig(preset), { L: 4, layers: 3, hidden: [4] }, "test"),
+      ).flow;
+      const c2 = plain.forwardWithLogProb(p, zz);
+      const d2 = plain.forwardWithLogProb(p, neg(zz));
+      expect(Math.max(...Array.from(c2.x.data, (v, i) => Math.abs(v + d2.x.data[i]!)))).toBeGreaterThan(1e-3);
+    });
+  }
+  it("other flows do not take the field: one SpecError line", () => {
+    expect(() => applySettings(presetConfig("ising-mera-quick"), { z2Equivariant: true }, "flags")).toThrow(
+      SpecError,
+    );
   });
 });

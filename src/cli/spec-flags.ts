@@ -42,7 +42,7 @@ export const FLOW_FLAGS: readonly SpecFlag[] = [
   {
     flag: "--hidden <list>",
     key: "hidden",
-    help: "hidden widths of each conditioner, e.g. 8,8",
+    help: "hidden widths of each conditioner, e.g. 8,8 (cnf: the feature and time bond dimensions)",
     parse: intList("--hidden"),
   },
   {
@@ -66,11 +66,34 @@ export const FLOW_FLAGS: readonly SpecFlag[] = [
     parse: num("--ndis"),
   },
   { flag: "--depth <n>", key: "depth", help: "tebd: (aligned, shifted) layer pairs", parse: num("--depth") },
+  {
+    flag: "--ode-steps <n>",
+    key: "odeSteps",
+    help: "cnf: RK4 steps over t in [0, 1]",
+    parse: num("--ode-steps"),
+  },
+  {
+    flag: "--frequencies <n>",
+    key: "frequencies",
+    help: "cnf: frequencies w_k of the site features sin(w_k phi) (phi itself is added)",
+    parse: num("--frequencies"),
+  },
+  {
+    flag: "--time-frequencies <n>",
+    key: "timeFrequencies",
+    help: "cnf: Fourier time features 1, sin 2pi j t, cos 2pi j t for j = 1..n",
+    parse: num("--time-frequencies"),
+  },
   { flag: "--identity-init", key: "identityInit", help: "start every coupling layer as the identity" },
   {
     flag: "--z2",
     key: "z2",
     help: "real-field flows: train and sample the Z2-symmetrised density (q(x)+q(-x))/2 (one extra inverse pass per step)",
+  },
+  {
+    flag: "--z2-equivariant",
+    key: "z2Equivariant",
+    help: "affine-cnn, realnvp-mlp: Z2-equivariant couplings (s even, t odd in the frozen field): an odd flow, q(-x) = q(x) (two conditioner passes per layer)",
   },
 ];
 

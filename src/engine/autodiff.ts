@@ -68,6 +68,10 @@ function run<P extends Params, R>(
   const loss = out.loss;
   if (loss.size !== 1) throw new RangeError(`valueAndGrad needs a scalar loss, got shape [${loss.shape}]`);
   const cot = new Map<Tensor, FloatArray>();
+  // Backwards may hand one array to several inputs (add: the output's cotangent to both
+  // operands; reshape: passed through), so a stored cotangent is never added into in place
+  // until it is a private copy: the first accumulation copies it and remembers the copy.
+  const owned = new Set<FloatArray>();
   const seed = allocate(loss.dtype, 1);
   seed[0] = 1;
   cot.set(loss, seed);
@@ -76,6 +80,7 @@ function run<P extends Params, R>(
     const g = cot.get(node.output);
     if (g === undefined) continue;
     cot.delete(node.output);
+    owned.delete(g); // handed to a backward, which may pass it on to several inputs
     const needs = node.inputs.map((t) => t.tapeId === tape.id);
     const gIn = node.backward(g, needs);
     for (let k = 0; k < node.inputs.length; k++) {
@@ -83,8 +88,17 @@ function run<P extends Params, R>(
       if (!needs[k] || gi === null || gi === undefined) continue;
       const t = node.inputs[k]!;
       const prev = cot.get(t);
-      if (prev === undefined) cot.set(t, gi);
-      else for (let j = 0; j < prev.length; j++) prev[j]! += gi[j];
+      if (prev === undefined) {
+        cot.set(t, gi);
+        continue;
+      }
+      let acc = prev;
+      if (!owned.has(acc)) {
+        acc = prev.slice();
+        owned.add(acc);
+        cot.set(t, acc);
+      }
+      for (let j = 0; j < acc.length; j++) acc[j]! += gi[j];
     }
   }
   const grads = {} as Record<string, Tensor>;

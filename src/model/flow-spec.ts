@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { affineCouplingFlow } from "../flows/affine-flow.js";
 import { CircularSplineTransformer } from "../flows/circular-spline-transformer.js";
+import { continuousFlow } from "../flows/continuous-flow.js";
 import type { Flow } from "../flows/flow.js";
 import { meraFlow, tebdFlow } from "../flows/mera.js";
 import { NcpTransformer } from "../flows/ncp-transformer.js";
@@ -31,6 +32,11 @@ export const AffineCnnSpecSchema = z
     identityInit: z.boolean(),
     /** Train and sample the Z₂-symmetrised density ½[q(x) + q(−x)] (absent: false). */
     z2: z.boolean().optional(),
+    /**
+     * Z₂-equivariant couplings, s even and t odd in the frozen field (absent: false): every layer
+     * is an odd map, so q(−x) = q(x) by construction (src/flows/z2-equivariant-conditioner.ts).
+     */
+    z2Equivariant: z.boolean().optional(),
   })
   .strict();
 
@@ -45,6 +51,11 @@ export const RealNvpMlpSpecSchema = z
     identityInit: z.boolean(),
     /** Train and sample the Z₂-symmetrised density ½[q(x) + q(−x)] (absent: false). */
     z2: z.boolean().optional(),
+    /**
+     * Z₂-equivariant couplings, s even and t odd in the frozen field (absent: false): every layer
+     * is an odd map, so q(−x) = q(x) by construction (src/flows/z2-equivariant-conditioner.ts).
+     */
+    z2Equivariant: z.boolean().optional(),
   })
   .strict();
 
@@ -77,6 +88,25 @@ export const TebdSpecSchema = z
   })
   .strict();
 
+/**
+ * The equivariant continuous flow of Gerdes et al. (arXiv 2207.00283): one neural ODE whose
+ * vector field convolves site-wise features sin(ω_k φ), φ (`frequencies` ω_k) with a
+ * full-lattice, hypercubic-symmetric kernel that is Fourier in time (`timeFrequencies`); the
+ * features and time features are contracted to `hidden` = [feature bond, time bond] channels.
+ * RK4 in `odeSteps` steps. Starts as the identity.
+ */
+export const CnfSpecSchema = z
+  .object({
+    kind: z.literal("cnf"),
+    odeSteps: z.number().int().positive().max(4096),
+    frequencies: z.number().int().positive().max(1024),
+    timeFrequencies: z.number().int().nonnegative().max(256),
+    hidden: Hidden,
+    /** The Z₂-symmetrised density (absent: false); redundant here, the flow is odd so q is even. */
+    z2: z.boolean().optional(),
+  })
+  .strict();
+
 /** The U(1) gauge-equivariant conditioner (arXiv 2003.06413, 2101.08176): a periodic CNN on (cos P, sin P). */
 const GaugeCnn = {
   layers: Layers,
@@ -102,6 +132,7 @@ export const FlowSpecSchema = z.discriminatedUnion("kind", [
   RealNvpMlpSpecSchema,
   MeraSpecSchema,
   TebdSpecSchema,
+  CnfSpecSchema,
   NcpSpecSchema,
   SplineSpecSchema,
 ]);
@@ -110,6 +141,7 @@ export type AffineCnnSpec = z.infer<typeof AffineCnnSpecSchema>;
 export type RealNvpMlpSpec = z.infer<typeof RealNvpMlpSpecSchema>;
 export type MeraSpec = z.infer<typeof MeraSpecSchema>;
 export type TebdSpec = z.infer<typeof TebdSpecSchema>;
+export type CnfSpec = z.infer<typeof CnfSpecSchema>;
 export type NcpSpec = z.infer<typeof NcpSpecSchema>;
 export type SplineSpec = z.infer<typeof SplineSpecSchema>;
 export type FlowSpec = z.infer<typeof FlowSpecSchema>;
@@ -127,6 +159,8 @@ export const FLOW_DEFAULTS: { readonly [K in FlowKind]: Extract<FlowSpec, { kind
   /** NeuralRG's paper runs (etc/paper.md): Nlayers 8, Hs = Ht = 64, Ndis 2. */
   mera: { kind: "mera", layers: 8, hidden: [64], ndis: 2, identityInit: false },
   tebd: { kind: "tebd", layers: 8, hidden: [64], depth: 2, identityInit: false },
+  /** The reference code's Phi4CNF defaults: 50 RK4 steps, 49 frequencies + φ, 21 time features, bonds 20. */
+  cnf: { kind: "cnf", odeSteps: 50, frequencies: 49, timeFrequencies: 10, hidden: [20, 20] },
   /** The tutorial's U(1) model: 16 layers, 2 mixture components, hidden [8, 8], kernel 3. */
   ncp: { kind: "ncp", layers: 16, hidden: [8, 8], kernel: 3, components: 2 },
   spline: { kind: "spline", layers: 16, hidden: [8, 8], kernel: 3, bins: 8 },
@@ -140,6 +174,7 @@ export const FLOW_DOMAIN: { readonly [K in FlowKind]: Domain } = {
   "realnvp-mlp": "real",
   mera: "real",
   tebd: "real",
+  cnf: "real",
   ncp: "circle",
   spline: "circle",
 };
@@ -199,6 +234,18 @@ export function checkFlowFits(flow: FlowSpec, theory: TheorySpec): void {
         );
       return;
     }
+    case "cnf": {
+      if (flow.hidden.length !== 2)
+        throw new SpecError(
+          `flow 'cnf' takes two hidden widths, the feature and time bond dimensions (the reference code's 20,20), got --hidden ${flow.hidden.join(",")}: use e.g. --hidden 20,20`,
+        );
+      const V = shape.reduce((a, b) => a * b, 1);
+      if (V > CNF_MAX_SITES)
+        throw new SpecError(
+          `flow 'cnf' convolves with a dense full-lattice kernel (V² = ${V * V} pairs of sites for lattice [${shape}]): use at most ${CNF_MAX_SITES} sites, e.g. --dim 2 --L 32`,
+        );
+      return;
+    }
     case "ncp":
     case "spline": {
       if (shape.length !== 2)
@@ -215,6 +262,9 @@ export function checkFlowFits(flow: FlowSpec, theory: TheorySpec): void {
     }
   }
 }
+
+/** The largest lattice of the cnf flow, whose convolution costs V² per feature. */
+const CNF_MAX_SITES = 1024;
 
 /** An odd kernel that does not wrap onto itself. */
 function checkKernel(kernel: number, shape: readonly number[]): void {
@@ -248,6 +298,7 @@ function buildBaseFlow(flow: FlowSpec, theory: TheorySpec): Flow {
         hidden: flow.hidden,
         kernel: flow.kernel,
         identityInit: flow.identityInit,
+        z2Equivariant: flow.z2Equivariant ?? false,
       });
     case "realnvp-mlp":
       return realNvpMlpFlow({
@@ -256,6 +307,7 @@ function buildBaseFlow(flow: FlowSpec, theory: TheorySpec): Flow {
         hidden: flow.hidden,
         partition: flow.partition,
         identityInit: flow.identityInit,
+        z2Equivariant: flow.z2Equivariant ?? false,
       });
     case "mera":
       return meraFlow({
@@ -275,6 +327,15 @@ function buildBaseFlow(flow: FlowSpec, theory: TheorySpec): Flow {
         hiddenT: flow.hidden[0]!,
         identityInit: flow.identityInit,
       });
+    case "cnf":
+      return continuousFlow({
+        latticeShape,
+        steps: flow.odeSteps,
+        frequencies: flow.frequencies,
+        timeFrequencies: flow.timeFrequencies,
+        featureBond: flow.hidden[0]!,
+        timeBond: flow.hidden[1]!,
+      });
     case "ncp":
     case "spline":
       return u1GaugeFlow({
@@ -291,7 +352,10 @@ function buildBaseFlow(flow: FlowSpec, theory: TheorySpec): Flow {
 }
 
 export function describeFlow(flow: FlowSpec): string {
-  return isZ2Symmetrised(flow) ? `${describeBaseFlow(flow)}, Z2-symmetrised` : describeBaseFlow(flow);
+  const equivariant =
+    "z2Equivariant" in flow && flow.z2Equivariant === true ? ", Z2-equivariant couplings" : "";
+  const base = `${describeBaseFlow(flow)}${equivariant}`;
+  return isZ2Symmetrised(flow) ? `${base}, Z2-symmetrised` : base;
 }
 
 function describeBaseFlow(flow: FlowSpec): string {
@@ -304,6 +368,8 @@ function describeBaseFlow(flow: FlowSpec): string {
       return `mera ${flow.ndis} disentangler(s) + decimator per level, ${flow.layers} couplings per block, hidden ${flow.hidden[0]}`;
     case "tebd":
       return `tebd depth ${flow.depth}, ${flow.layers} couplings per block, hidden ${flow.hidden[0]}`;
+    case "cnf":
+      return `cnf (equivariant continuous flow) ${flow.odeSteps} RK4 steps, ${flow.frequencies} frequencies, ${flow.timeFrequencies} time frequencies, bonds [${flow.hidden}]`;
     case "ncp":
       return `ncp ${flow.layers} gauge-equivariant layers, ${flow.components} components, hidden [${flow.hidden}], kernel ${flow.kernel}`;
     case "spline":

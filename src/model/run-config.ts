@@ -57,10 +57,14 @@ function theoryKeys(kind: TheoryKind): string[] {
   return [...Object.keys(THEORY_DEFAULTS[kind]).filter((k) => k !== "kind"), "L", "dim"];
 }
 
-/** A flow kind's fields: its defaults' keys, and the optional `z2` every real-field flow has. */
+/**
+ * A flow kind's fields: its defaults' keys, the optional `z2` every real-field flow has, and the
+ * optional `z2Equivariant` of the affine couplings.
+ */
 function flowKeys(kind: FlowKind): string[] {
   const keys = Object.keys(FLOW_DEFAULTS[kind]).filter((k) => k !== "kind");
-  return FLOW_DOMAIN[kind] === "real" ? [...keys, "z2"] : keys;
+  const affine = kind === "affine-cnn" || kind === "realnvp-mlp" ? ["z2Equivariant"] : [];
+  return FLOW_DOMAIN[kind] === "real" ? [...keys, "z2", ...affine] : keys;
 }
 
 function owners(key: string): string[] {
