@@ -259,7 +259,7 @@ describe("--resume --steps", () => {
     await refs;
     const e = await thrown(resume(ref[8], { L: 16, hidden: [2], lr: 1e-4 }));
     expect(e.message).toMatch(
-      /^--resume keeps the run's --L 4 \(16 given\), --hidden 4 \(2 given\), recorded in .*config\.json; only --steps, --threads, --lr, --clip-norm, --weight-decay, --nll-weight, --kl-weight, --chain-hmc, --checkpoint-every may change/,
+      /^--resume keeps the run's --L 4 \(16 given\), --hidden 4 \(2 given\), recorded in .*config\.json; only --steps, --threads, --lr, --clip-norm, --weight-decay, --nll-weight, --kl-weight, --chain-hmc, --gradient-estimator, --checkpoint-every may change/,
     );
   });
 });
