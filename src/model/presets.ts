@@ -58,16 +58,17 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
   "u1-tutorial": u1Tutorial,
   /**
    * The same physics with circular rational-quadratic splines (8 bins) in place of the NCP
-   * mixture, 4× the batch, 5× the steps and a cosine learning-rate decay from 2e-3, in float32 on
-   * 1 thread (docs/u1.md: the measured acceptance and wall time; `--threads 2` halves the time).
+   * mixture, 24 layers, 4× the batch, 3× the steps and a cosine learning-rate decay from 2e-3, in
+   * float32 on 1 thread (docs/u1.md: the measured acceptance and wall time; `--threads 2` halves
+   * the time).
    */
   "u1-best": {
     theory: u1Tutorial.theory,
-    flow: { kind: "spline", layers: 16, hidden: [8, 8], kernel: 3, bins: 8 },
+    flow: { kind: "spline", layers: 24, hidden: [8, 8], kernel: 3, bins: 8 },
     train: {
       ...TRAIN_DEFAULTS,
       batch: 256,
-      steps: 5000,
+      steps: 3000,
       lr: 2e-3,
       lrSchedule: "cosine",
       dtype: "float32",
