@@ -44,6 +44,11 @@ export function record(output: Tensor, inputs: readonly Tensor[], backward: Back
   return output;
 }
 
+/** t as a constant: the same data on no tape, so no cotangent flows back through it. */
+export function stopGradient(t: Tensor): Tensor {
+  return new Tensor(t.data, t.shape);
+}
+
 export type Params = Record<string, Tensor>;
 export type Grads<P extends Params> = { [K in keyof P]: Tensor };
 

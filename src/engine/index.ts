@@ -4,6 +4,7 @@ export {
   type Grads,
   type Params,
   record,
+  stopGradient,
   valueAndGrad,
   valueAndGradWithAux,
   willRecord,

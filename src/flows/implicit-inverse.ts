@@ -13,15 +13,11 @@
  * (src/train) need log q(x) differentiable in θ at fixed x. The values are the plain inverse's
  * bit for bit, taped or not.
  */
-import { add, div, exp, neg, sub, Tensor, willRecord } from "../engine/index.js";
+import { add, div, exp, neg, stopGradient, sub, Tensor, willRecord } from "../engine/index.js";
 
 type ElementwiseMap = (x: Tensor, theta: Tensor) => { y: Tensor; logDet: Tensor };
 
 const TWO_PI = 2 * Math.PI;
-
-function constant(t: Tensor): Tensor {
-  return new Tensor(t.data, t.shape);
-}
 
 export function implicitInverse(
   y: Tensor,
@@ -30,14 +26,14 @@ export function implicitInverse(
   inverse: (y: Tensor, theta: Tensor) => { x: Tensor; logDet: Tensor },
 ): { x: Tensor; logDet: Tensor } {
   if (!willRecord([y, theta])) return inverse(y, theta);
-  const plain = inverse(constant(y), constant(theta));
-  const xStar = constant(plain.x);
+  const plain = inverse(stopGradient(y), stopGradient(theta));
+  const xStar = stopGradient(plain.x);
   const at = forward(xStar, theta);
   const residual = sub(at.y, y);
   const wrap = residual.data.slice();
   for (let i = 0; i < wrap.length; i++) wrap[i] = TWO_PI * Math.round(residual.data[i]! / TWO_PI);
-  const c = div(sub(residual, new Tensor(wrap, residual.shape)), constant(exp(at.logDet)));
-  const x = sub(xStar, sub(c, constant(c)));
+  const c = div(sub(residual, new Tensor(wrap, residual.shape)), stopGradient(exp(at.logDet)));
+  const x = sub(xStar, sub(c, stopGradient(c)));
   const logDet = neg(forward(x, theta).logDet);
-  return { x, logDet: add(constant(plain.logDet), sub(logDet, constant(logDet))) };
+  return { x, logDet: add(stopGradient(plain.logDet), sub(logDet, stopGradient(logDet))) };
 }

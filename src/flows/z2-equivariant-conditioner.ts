@@ -17,6 +17,9 @@ import type { Rng } from "../rng/philox.js";
 import type { Conditioner } from "./conditioner.js";
 
 export class Z2EquivariantConditioner implements Conditioner {
+  /** The parities as a [1, P, 1] tensor per dtype (made once, broadcast over batch and sites). */
+  private readonly parityTensors = new Map<DType, Tensor>();
+
   constructor(
     readonly inner: Conditioner,
     readonly parities: readonly (1 | -1)[],
@@ -32,9 +35,13 @@ export class Z2EquivariantConditioner implements Conditioner {
     const p = even.shape[1]!;
     if (p !== this.parities.length)
       throw new RangeError(`Z2EquivariantConditioner: ${this.parities.length} parities for ${p} channels`);
-    const data =
-      even.dtype === "float32" ? Float32Array.from(this.parities) : Float64Array.from(this.parities);
-    const parity = new Tensor(data, [1, p, 1]);
+    let parity = this.parityTensors.get(even.dtype);
+    if (parity === undefined) {
+      const data =
+        even.dtype === "float32" ? Float32Array.from(this.parities) : Float64Array.from(this.parities);
+      parity = new Tensor(data, [1, p, 1]);
+      this.parityTensors.set(even.dtype, parity);
+    }
     return scale(add(even, mul(odd, parity)), 0.5);
   }
 }

@@ -11,7 +11,7 @@
  * The Z₂-symmetrised density qualifies: its score is even in x, so its mean under q is that
  * under q_sym, 0.
  */
-import { neg, type Params, scale, shift, sub, sum, Tensor } from "../engine/index.js";
+import { neg, type Params, scale, shift, stopGradient, sub, sum, type Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import type { Theory } from "../theories/theory.js";
 import { actionOp } from "./action-op.js";
@@ -23,7 +23,7 @@ export function pathGradient(flow: Flow, theory: Theory): KlSurrogate {
     const logp = neg(actionOp(theory, x));
     const share = scale(sum(sub(logq, logp)), 1 / batch);
     // log q_θ at the sampled x held fixed: its θ-gradient is the score.
-    const score = scale(sum(flow.logProb(params, new Tensor(x.data, x.shape))), 1 / batch);
+    const score = scale(sum(flow.logProb(params, stopGradient(x))), 1 / batch);
     // Value: the KL share (up to rounding); gradient: reparameterisation less the score.
     return { loss: shift(sub(share, score), score.item()), aux: { logp, logq } };
   };

@@ -11,7 +11,7 @@
  * undoes the sample's own share in s̄), so a shard needs n ≥ 2. A shard's surrogate is that
  * estimate scaled by n/B, so shards add up to the batch's.
  */
-import { allocate, mul, type Params, shift, sum, Tensor } from "../engine/index.js";
+import { allocate, mul, type Params, shift, stopGradient, sum, Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import type { Theory } from "../theories/theory.js";
 import type { KlSurrogate } from "./gradient-estimator.js";
@@ -19,7 +19,7 @@ import type { KlSurrogate } from "./gradient-estimator.js";
 /** The parameters as constants: a pass with them records nothing on the tape. */
 function constants(params: Params): Params {
   const out: Params = {};
-  for (const [k, v] of Object.entries(params)) out[k] = new Tensor(v.data, v.shape);
+  for (const [k, v] of Object.entries(params)) out[k] = stopGradient(v);
   return out;
 }
 
