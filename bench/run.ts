@@ -19,9 +19,13 @@
  *   u1train / u1sample: the U(1) tutorial's training step (L = 8, β = 2, 16 gauge-equivariant NCP
  *       layers, batch 64) and a sampling pass (4096 configurations: draw, x, log q, action);
  *       bench/u1.ts against bench/torch_u1.py, at 1 and 2 threads on both sides, with GFLOP/s
+ *   cnf8 / cnf16: training step of the equivariant continuous flow (`--flow cnf`, arXiv 2207.00283)
+ *       on φ⁴ at L = 8 / 16 (batch 64, 20 RK4 steps, the reference code's widths); bench/cnf.ts
+ *       against bench/torch_cnf.py at 1 thread on both sides, with GFLOP/s and, in the same
+ *       process, the ratio to the op path
  *
  * ratio = latticeflow time / PyTorch time (for HMC: per trajectory), so < 1 means faster.
- * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16,u1train,u1sample (default all), BENCH_DTYPES=float64,float32,
+ * Environment: BENCH_ONLY=a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16,u1train,u1sample,cnf8,cnf16 (default all), BENCH_DTYPES=float64,float32,
  * BENCH_REPEATS (default 20, scaled down for the big workloads), BENCH_THREADS (latticeflow
  * threads; default: all cores, as PyTorch's), BENCH_TORCH_THREADS (default: all cores),
  * BENCH_BEST_OF (each side's best of this many processes; default 3; 1 for e, c64, float64 c, mera16),
@@ -37,7 +41,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const repeats = Number(process.env.BENCH_REPEATS ?? 20);
 const only = new Set(
-  (process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16,u1train,u1sample")
+  (process.env.BENCH_ONLY ?? "a,b,c16,c32,c64,d,e,gemm,mlp,mlp64,mera8,mera16,u1train,u1sample,cnf8,cnf16")
     .split(",")
     .map((s) => s.trim()),
 );
@@ -180,6 +184,27 @@ for (const dtype of dtypes) {
     }
   }
 }
+for (const dtype of dtypes) {
+  for (const L of [8, 16]) {
+    specs.push({
+      id: `cnf${L}`,
+      label: `(f) train CNF L=${L} 20 RK4 1T`,
+      kind: "ms",
+      dtype,
+      threads: 1,
+      ours: "cnf.js",
+      torch: "torch_cnf.py",
+      args: [
+        "--L",
+        String(L),
+        "--ode-steps",
+        "20",
+        "--repeats",
+        String(Math.max(3, Math.round(repeats / 4))),
+      ],
+    });
+  }
+}
 specs.push(
   {
     id: "d",
@@ -263,7 +288,11 @@ for (const s of specs) {
   // by 1.5× between processes when other tenants are busy. One run where a process takes
   // minutes (e, c64, and float64 c, where PyTorch is 7× slower than latticeflow anyway; mera16).
   const runs =
-    s.id === "e" || s.id === "c64" || s.id === "mera16" || (s.id.startsWith("c") && s.dtype === "float64")
+    s.id === "e" ||
+    s.id === "c64" ||
+    s.id === "mera16" ||
+    s.id.startsWith("cnf") ||
+    (s.id.startsWith("c") && s.dtype === "float64")
       ? 1
       : bestOf;
   const best = (cmd: string, args: string[]): Result | null => {
@@ -387,6 +416,18 @@ flopsTable(
     "ceiling = WebAssembly SIMD per thread × threads",
   rows.filter((r) => r.id.startsWith("u1")),
 );
+flopsTable(
+  "\nContinuous flow, feature-product GFLOP/s (bench/cnf.ts stepFlops; the same count for PyTorch); " +
+    "ceiling = WebAssembly SIMD per thread",
+  rows.filter((r) => r.id.startsWith("cnf")),
+);
+for (const r of rows.filter((x) => x.id.startsWith("cnf"))) {
+  const o = r.raw.latticeflow as Record<string, number> | null;
+  if (o?.fused_over_ops)
+    console.log(
+      `${r.workload} ${r.dtype}: fused step / op path (CPU, same process) ${o.fused_over_ops.toFixed(3)} (${o.cpu_median_ms?.toFixed(0)} / ${o.ops_cpu_median_ms?.toFixed(0)} ms)`,
+    );
+}
 const dir = join(repo, "bench", "results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);

@@ -1,8 +1,9 @@
 /**
  * The equivariant continuous flow (arXiv 2207.00283; src/flows/continuous-flow.ts): its ops'
  * values and float64 gradients, the RK4 solve converging at (at least) fourth order in inverse
- * and log-det against brute-force Jacobians, translation / hypercubic / Z₂ equivariance, the
- * reverse-KL gradient through the solver against central differences, and the model description.
+ * and log-det against brute-force Jacobians, translation / hypercubic / Z₂ equivariance (fused step
+ * and op path), the reverse-KL gradient through the solver against central differences, and the
+ * model description. The fused step's own tests are in cnf-fused.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { add, mul, type Params, sum, Tensor, tensor, zeros } from "../src/engine/index.js";
@@ -172,42 +173,45 @@ describe("continuous flow", () => {
     for (const key of ["ld", "inv", "back"] as const) expect(errs[2]![key]).toBeLessThan(1e-6);
   });
 
-  it("translation, hypercubic and Z₂ equivariance; log q invariant", () => {
-    const check = (lattice: number[], perm: (s: number) => number) => {
-      const b = new ContinuousFlowLayer({ latticeShape: lattice, steps: 6, ...SMALL });
+  for (const fused of [true, false])
+    it(`translation, hypercubic and Z₂ equivariance; log q invariant (${fused ? "fused step" : "op path"})`, () => {
+      const check = (lattice: number[], perm: (s: number) => number, batch = 2) => {
+        const b = new ContinuousFlowLayer({ latticeShape: lattice, steps: 6, ...SMALL, fused });
+        const params = randomise(b.initParams(new Rng(1), "float64"), 2, 1);
+        const x = randn([batch, ...lattice], 3);
+        const r = b.forwardAndLogDet(params, x);
+        const rp = b.forwardAndLogDet(params, permuteSites(x, perm));
+        expect(maxDiff(rp.y.data, permuteSites(r.y, perm).data)).toBeLessThan(1e-12);
+        expect(maxDiff(rp.logDet.data, r.logDet.data)).toBeLessThan(1e-12);
+        expect(maxDiff(r.y.data, x.data)).toBeGreaterThan(0.05);
+      };
+      // Translation by (1, 2) on a non-square lattice.
+      check([4, 3], (s) => ((Math.floor(s / 3) + 1) % 4) * 3 + (((s % 3) + 2) % 3));
+      // Transposition and reflection on a square one.
+      check([4, 4], (s) => (s % 4) * 4 + Math.floor(s / 4));
+      check([4, 4], (s) => Math.floor(s / 4) * 4 + ((4 - (s % 4)) % 4));
+      // Translation on an 8×8 lattice (the fused step's WebAssembly FFT), batch 4.
+      check([8, 8], (s) => ((Math.floor(s / 8) + 3) % 8) * 8 + (((s % 8) + 5) % 8), 4);
+      // Z₂: f(−x) = −f(x), same log-det.
+      const b = new ContinuousFlowLayer({ latticeShape: [3, 3], steps: 6, ...SMALL, fused });
       const params = randomise(b.initParams(new Rng(1), "float64"), 2, 1);
-      const x = randn([2, ...lattice], 3);
+      const x = randn([2, 3, 3], 3);
       const r = b.forwardAndLogDet(params, x);
-      const rp = b.forwardAndLogDet(params, permuteSites(x, perm));
-      expect(maxDiff(rp.y.data, permuteSites(r.y, perm).data)).toBeLessThan(1e-12);
-      expect(maxDiff(rp.logDet.data, r.logDet.data)).toBeLessThan(1e-12);
-      expect(maxDiff(r.y.data, x.data)).toBeGreaterThan(0.05);
-    };
-    // Translation by (1, 2) on a non-square lattice.
-    check([4, 3], (s) => ((Math.floor(s / 3) + 1) % 4) * 3 + (((s % 3) + 2) % 3));
-    // Transposition and reflection on a square one.
-    check([4, 4], (s) => (s % 4) * 4 + Math.floor(s / 4));
-    check([4, 4], (s) => Math.floor(s / 4) * 4 + ((4 - (s % 4)) % 4));
-    // Z₂: f(−x) = −f(x), same log-det.
-    const b = new ContinuousFlowLayer({ latticeShape: [3, 3], steps: 6, ...SMALL });
-    const params = randomise(b.initParams(new Rng(1), "float64"), 2, 1);
-    const x = randn([2, 3, 3], 3);
-    const r = b.forwardAndLogDet(params, x);
-    const neg = b.forwardAndLogDet(
-      params,
-      new Tensor(
-        x.data.map((u) => -u),
-        x.shape,
-      ),
-    );
-    expect(
-      maxDiff(
-        neg.y.data,
-        r.y.data.map((u) => -u),
-      ),
-    ).toBeLessThan(1e-13);
-    expect(maxDiff(neg.logDet.data, r.logDet.data)).toBeLessThan(1e-13);
-  });
+      const neg = b.forwardAndLogDet(
+        params,
+        new Tensor(
+          x.data.map((u) => -u),
+          x.shape,
+        ),
+      );
+      expect(
+        maxDiff(
+          neg.y.data,
+          r.y.data.map((u) => -u),
+        ),
+      ).toBeLessThan(1e-13);
+      expect(maxDiff(neg.logDet.data, r.logDet.data)).toBeLessThan(1e-13);
+    });
 
   it("the reverse-KL gradient through the solver matches central differences", () => {
     const config: ContinuousFlowConfig = {
@@ -269,7 +273,7 @@ describe("cnf through the model description", () => {
     expect(specError(() => applySettings(base, { flow: "cnf", frequencies: 2.5 }, "t"))).toMatch(
       /frequencies/,
     );
-    expect(specError(() => applySettings(base, { flow: "cnf", L: 40 }, "t"))).toMatch(/1024 sites/);
+    expect(specError(() => applySettings(base, { flow: "cnf", L: 70 }, "t"))).toMatch(/4096 sites/);
     expect(specError(() => applySettings(base, { flow: "cnf", kernel: 3 }, "t"))).toMatch(/kernel/);
   });
 });

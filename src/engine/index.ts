@@ -9,6 +9,8 @@ export {
   valueAndGradWithAux,
   willRecord,
 } from "./autodiff.js";
+export type { CnfConvKind } from "./fused/cnf-conv.js";
+export { setCnfCacheBytes } from "./fused/cnf-resident.js";
 export { type CouplingNet, couplingLayer } from "./fused/coupling.js";
 export { leakyRelu, prelu, relu } from "./ops/activation.js";
 export { batchedMatmul } from "./ops/batched-matmul.js";

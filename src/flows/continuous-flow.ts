@@ -15,15 +15,20 @@
  * backwards from t = 1 to 0 with the same steps: f⁻¹(f(z)) = z + O(h⁴), not to rounding (in
  * practice O(h⁵): RK4's leading local error is odd in h and cancels between the two solves).
  *
- * Training is discretise-then-optimise: every stage is ordinary ops on the tape, so backprop
- * through the solver is the exact gradient of the loss of the map actually computed (samples
- * and log q as evaluated), at memory O(4·steps·B·V·F). The reference code uses the adjoint
- * method instead (optimise-then-discretise), whose gradient is a second, backward ODE solve and
- * so matches the computed loss only up to that solve's error.
+ * Training is discretise-then-optimise: backprop through the solver is the exact gradient of
+ * the loss of the map actually computed (samples and log q as evaluated). The reference code
+ * uses the adjoint method instead (optimise-then-discretise), whose gradient is a second,
+ * backward ODE solve and so matches the computed loss only up to that solve's error. Each RK4
+ * step is one fused tape op (engine/fused/cnf-rk4.ts: hand-written backward, FFT convolution,
+ * WebAssembly kernels; the tape keeps 3·B·V per step, plus B·V·F per stage within a memory
+ * budget); `fused: false` records every stage as ordinary ops instead (memory O(4·steps·B·V·F)),
+ * the reference the fused step is tested against.
  *
  * Parameters: `w`, `timeMix`, `featureMix`, `omega` of the vector field; at initialisation
  * w = 0 and the flow is the identity.
  */
+import type { CnfConvKind } from "../engine/fused/cnf-conv.js";
+import { cnfRk4Step } from "../engine/fused/cnf-rk4.js";
 import { add, type DType, type Params, scale, type Tensor } from "../engine/index.js";
 import type { Rng } from "../rng/philox.js";
 import type { Bijector } from "./bijector.js";
@@ -34,6 +39,16 @@ import { NormalPrior } from "./prior.js";
 export interface ContinuousFlowConfig extends VectorFieldConfig {
   /** RK4 steps over t ∈ [0, 1]. */
   steps: number;
+  /**
+   * Each RK4 step as one fused op (engine/fused/cnf-rk4.ts; default true) or as ordinary ops
+   * (false: the reference the fused op is tested against).
+   */
+  fused?: boolean;
+  /**
+   * The fused op's convolution: "fft" (default; faster from 4×4 up, docs/performance.md) or
+   * "dense" (a V×V matrix per feature).
+   */
+  convolution?: CnfConvKind;
 }
 
 export class ContinuousFlowLayer implements Bijector {
@@ -51,6 +66,30 @@ export class ContinuousFlowLayer implements Bijector {
 
   /** RK4 from t0 to t1: the end state and ∫_{t0}^{t1} div v dt, shape [B]. */
   private integrate(params: Params, x: Tensor, t0: number, t1: number): { y: Tensor; logDet: Tensor } {
+    return this.config.fused === false
+      ? this.integrateOps(params, x, t0, t1)
+      : this.integrateFused(params, x, t0, t1);
+  }
+
+  private integrateFused(params: Params, x: Tensor, t0: number, t1: number): { y: Tensor; logDet: Tensor } {
+    const n = this.config.steps;
+    const h = (t1 - t0) / n;
+    const plan = this.field.convPlan(this.config.convolution ?? "fft");
+    const A = this.field.mixing(params);
+    const kern = (t: number) => this.field.kernel(params, t, x.dtype);
+    let phi = x;
+    let logDet: Tensor | null = null;
+    for (let i = 0; i < n; i++) {
+      const t = t0 + ((t1 - t0) * i) / n;
+      const r = cnfRk4Step(plan, phi, params.omega!, A, [kern(t), kern(t + h / 2), kern(t + h)], h);
+      phi = r.y;
+      logDet = logDet === null ? r.logDet : add(logDet, r.logDet);
+    }
+    return { y: phi, logDet: logDet! };
+  }
+
+  /** The reference path: every stage as ordinary ops on the tape. */
+  private integrateOps(params: Params, x: Tensor, t0: number, t1: number): { y: Tensor; logDet: Tensor } {
     const n = this.config.steps;
     const h = (t1 - t0) / n;
     const f = (phi: Tensor, t: number) => this.field.evaluate(params, phi, t);

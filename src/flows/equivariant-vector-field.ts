@@ -20,6 +20,8 @@
  * the identity; timeMix [T, 2J+1] and featureMix [F, K+1] orthogonal (orthonormal rows, or
  * columns if taller than wide); omega [K] uniform on [0, 5).
  */
+
+import { type CnfConvKind, type CnfConvPlan, cnfConvPlan } from "../engine/fused/cnf-conv.js";
 import {
   add,
   type DType,
@@ -128,7 +130,11 @@ export function orthogonalInit(rng: Rng, rows: number, cols: number, dtype: DTyp
 export class EquivariantVectorField {
   readonly volume: number;
   readonly orbits: number;
-  private readonly convIndex: Int32Array;
+  /** Orbit of every offset d (row-major; orbit 0 is the zero offset). */
+  readonly orbit: Int32Array;
+  /** The op path's V² orbit index, made on first use. */
+  private convIndex: Int32Array | null = null;
+  private readonly plans = new Map<CnfConvKind, CnfConvPlan>();
 
   constructor(readonly config: VectorFieldConfig) {
     const { latticeShape: shape, frequencies, timeFrequencies, featureBond, timeBond } = config;
@@ -138,7 +144,7 @@ export class EquivariantVectorField {
     this.volume = shape.reduce((a, b) => a * b, 1);
     const { count, orbit } = offsetOrbits(shape);
     this.orbits = count;
-    this.convIndex = convolutionIndex(shape, orbit);
+    this.orbit = orbit;
   }
 
   initParams(rng: Rng, dtype: DType): Params {
@@ -165,16 +171,40 @@ export class EquivariantVectorField {
     return tensor(e, [2 * J + 1, 1], dtype);
   }
 
-  /** v(φ, t) [B, ...sites] and its exact divergence div v [B]. */
+  /** The kernel K_f(o, t) [O, F]. */
+  kernel(params: Params, t: number, dtype: DType): Tensor {
+    const { timeFrequencies: J, featureBond: F, timeBond: T } = this.config;
+    const { w, timeMix } = params as Record<string, Tensor>;
+    const a = matmul(scale(timeMix!, 1 / (2 * J + 1)), this.timeFeatures(t, dtype)); // [T, 1]
+    return reshape(matmul(reshape(w!, [this.orbits * F, T]), a), [this.orbits, F]);
+  }
+
+  /** The feature mixing A = featureMix / (K+1) [F, K+1]. */
+  mixing(params: Params): Tensor {
+    return scale(params.featureMix!, 1 / (this.config.frequencies + 1));
+  }
+
+  /** The fused path's convolution plan (engine/fused/cnf-conv.ts), made once per kind. */
+  convPlan(kind: CnfConvKind): CnfConvPlan {
+    let p = this.plans.get(kind);
+    if (!p)
+      this.plans.set(
+        kind,
+        (p = cnfConvPlan(kind, this.config.latticeShape, this.orbit, this.orbits, this.config.featureBond)),
+      );
+    return p;
+  }
+
+  /** v(φ, t) [B, ...sites] and its exact divergence div v [B], from ordinary ops (the reference path). */
   evaluate(params: Params, phi: Tensor, t: number): { v: Tensor; div: Tensor } {
-    const { frequencies: K, timeFrequencies: J, featureBond: F, timeBond: T } = this.config;
+    const { frequencies: K, featureBond: F } = this.config;
     const V = this.volume;
     const B = phi.shape[0]!;
-    const { w, timeMix, featureMix, omega } = params as Record<string, Tensor>;
-    const a = matmul(scale(timeMix!, 1 / (2 * J + 1)), this.timeFeatures(t, phi.dtype)); // [T, 1]
-    const kern = reshape(matmul(reshape(w!, [this.orbits * F, T]), a), [this.orbits, F]); // K_f(o, t)
-    const A = scale(featureMix!, 1 / (K + 1));
+    const { omega } = params as Record<string, Tensor>;
+    const kern = this.kernel(params, t, phi.dtype);
+    const A = this.mixing(params);
     const { h, cosSums } = sineFeatures(phi, omega!, A);
+    this.convIndex ??= convolutionIndex(this.config.latticeShape, this.orbit);
     const v = reshape(orbitConv(reshape(h, [B, V, F]), kern, this.convIndex), phi.shape);
     const [cSin, cLin] = split(matmul(slice(kern, 0, 0, 1), A), 1, [K, 1]); // c = Aᵀ K(0, t)
     const cw = reshape(mul(cSin!, reshape(omega!, [1, K])), [K, 1]);
