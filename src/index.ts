@@ -121,6 +121,13 @@ export {
   measureIsingRelaxed,
   measureIsingSpins,
 } from "./observables/ising-measure.js";
+export {
+  type MeasureOptions,
+  measureScalarEnsemble,
+  type RejectionRunResult,
+  rejectionRunTauInt,
+  type ScalarMeasurement,
+} from "./observables/measure.js";
 // Observables and error analysis.
 export {
   absMagnetizationDensity,

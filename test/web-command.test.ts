@@ -1,15 +1,33 @@
 /**
- * `latticeflow web` (the built CLI): it serves the page and the compiled package, with the
- * cross-origin isolation headers, and nothing else; bad flags give one line and exit 2.
- * test/browser.test.ts runs the page itself in headless Chromium.
+ * `latticeflow web` (the built CLI): it serves the built page (web-dist/, which `npm run
+ * build:web` writes; built here first if absent) with the cross-origin isolation headers, and
+ * nothing else; bad flags give one line and exit 2. test/web-e2e.test.ts runs the page itself.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { describe, expect, it } from "vitest";
-import { CLI, runCli } from "./run-cli.js";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { CLI, runCli, runProcess } from "./run-cli.js";
+
+const root = join(__dirname, "..");
+const SITE = join(root, "web-dist");
 
 describe.skipIf(!existsSync(CLI))("latticeflow web", () => {
-  it("serves web/ and dist/ only, cross-origin isolated, until stopped", async () => {
+  beforeAll(async () => {
+    if (existsSync(join(SITE, "index.html"))) return;
+    const vite = join(root, "node_modules", "vite", "bin", "vite.js");
+    const r = await runProcess(process.execPath, [
+      vite,
+      "build",
+      "--config",
+      join(root, "web", "vite.config.js"),
+      "--logLevel",
+      "warn",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+  }, 120_000);
+
+  it("serves web-dist/ only, cross-origin isolated, until stopped", async () => {
     const p = spawn(process.execPath, [CLI, "web", "--port", "0", "--json"]);
     try {
       const url = await new Promise<string>((resolve, reject) => {
@@ -20,21 +38,27 @@ describe.skipIf(!existsSync(CLI))("latticeflow web", () => {
         });
         p.on("close", (code) => reject(new Error(`web exited with ${code}`)));
       });
-      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/web\/index\.html$/);
-      const origin = new URL(url).origin;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       const page = await fetch(url);
       expect(page.status).toBe(200);
       expect(page.headers.get("cross-origin-opener-policy")).toBe("same-origin");
       expect(page.headers.get("cross-origin-embedder-policy")).toBe("require-corp");
-      expect(await page.text()).toContain('new URL("./worker.js", import.meta.url)');
-      const lib = await fetch(`${origin}/dist/src/index.js`);
-      expect(lib.status).toBe(200);
-      expect(lib.headers.get("content-type")).toMatch(/^text\/javascript/);
-      expect((await fetch(`${origin}/`, { redirect: "manual" })).headers.get("location")).toBe(
-        "/web/index.html",
-      );
-      for (const path of ["/package.json", "/src/index.ts", "/dist/../package.json", "/web/nothing.js"])
-        expect((await fetch(`${origin}${path}`)).status, path).toBe(404);
+      const html = await page.text();
+      expect(html).toContain('<script src="coi-serviceworker.js"></script>');
+      const script = /src="\.\/(assets\/index-[\w-]+\.js)"/.exec(html)?.[1];
+      expect(script).toBeDefined();
+      const js = await fetch(`${url}${script}`);
+      expect(js.status).toBe(200);
+      expect(js.headers.get("content-type")).toMatch(/^text\/javascript/);
+      expect((await fetch(`${url}coi-serviceworker.js`)).status).toBe(200);
+      for (const path of [
+        "package.json",
+        "src/index.ts",
+        "assets/../../package.json",
+        "nothing.js",
+        "%2e%2e/package.json",
+      ])
+        expect((await fetch(`${url}${path}`)).status, path).toBe(404);
     } finally {
       p.kill();
     }

@@ -1,8 +1,8 @@
 /**
- * `latticeflow web`: serve the browser page (web/index.html) and the compiled package it
- * imports (dist/), nothing else, on a local port. Responses carry the cross-origin isolation
- * headers (COOP same-origin, COEP require-corp) that SharedArrayBuffer needs, so the page
- * could use threads. The page itself needs no install: any static server of the package works.
+ * `latticeflow web`: serve the built page (web-dist/, written by `npm run build:web`) on a local
+ * port, nothing else. Responses carry the cross-origin isolation headers (COOP same-origin, COEP
+ * require-corp) that SharedArrayBuffer, hence the page's threads, needs; any other static server
+ * works too, the page then isolates itself with its service worker (docs/web.md).
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -15,33 +15,35 @@ import { UsageError } from "./errors.js";
 
 /** The package root: dist/src/cli/ → three levels up. */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const SERVED = ["web", "dist"];
+/** The built site (vite, web/vite.config.js). */
+export const SITE = join(ROOT, "web-dist");
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
-  ".map": "application/json",
-  ".css": "text/css",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".wasm": "application/wasm",
 };
 
-/** Start serving; resolves once listening, with the page's URL. */
-export function serveWeb(port: number, host: string): Promise<{ server: Server; url: string }> {
+/** Start serving `site`; resolves once listening, with the page's URL. */
+export function serveWeb(port: number, host: string, site = SITE): Promise<{ server: Server; url: string }> {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port expects an integer in 0..65535 (0: any free port), got ${port}`);
-  if (!existsSync(join(ROOT, "web", "index.html")) || !existsSync(join(ROOT, "dist", "src", "index.js")))
-    throw new UsageError(
-      `no web/index.html or dist/ under ${ROOT}: run 'npm run build' in the package first`,
-    );
+  if (!existsSync(join(site, "index.html")))
+    throw new UsageError(`no built page in ${site}: run 'npm run build:web' in the package first`);
   const server = createServer((req, res) => {
     res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
     res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
     const path = decodeURIComponent((req.url ?? "/").split("?")[0]!);
-    if (path === "/") {
-      res.writeHead(302, { location: "/web/index.html" }).end();
+    let file = normalize(join(site, path));
+    if (file !== site && !file.startsWith(site + sep)) {
+      res.writeHead(404).end("not found");
       return;
     }
-    const file = normalize(join(ROOT, path));
-    const allowed = SERVED.some((d) => file.startsWith(join(ROOT, d) + sep));
-    if (!allowed || !existsSync(file) || !statSync(file).isFile()) {
+    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
+    if (!existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end("not found");
       return;
     }
@@ -58,7 +60,7 @@ export function serveWeb(port: number, host: string): Promise<{ server: Server; 
     );
     server.listen(port, host, () => {
       const { port: p } = server.address() as AddressInfo;
-      resolve({ server, url: `http://${host}:${p}/web/index.html` });
+      resolve({ server, url: `http://${host}:${p}/` });
     });
   });
 }
@@ -66,7 +68,7 @@ export function serveWeb(port: number, host: string): Promise<{ server: Server; 
 export function registerWebCommand(program: Command): void {
   program
     .command("web")
-    .description("serve the page that trains the notebook's flow in the browser (web/index.html)")
+    .description("serve the page that trains flows in the browser (web-dist/, built by npm run build:web)")
     .option("--port <n>", "port (0: any free port)", num("--port"), 8080)
     .option("--host <h>", "address to listen on", "127.0.0.1")
     .option("--json", "print one JSON line with the URL once listening", false)

@@ -27,7 +27,7 @@ export {
   TebdSpecSchema,
 } from "./flow-spec.js";
 export { PRESETS, presetConfig } from "./presets.js";
-export { type ExactReferences, exactReferences } from "./references.js";
+export { type ExactReferences, exactReferences, isingExactObservables } from "./references.js";
 export {
   applySettings,
   applyTheorySettings,
