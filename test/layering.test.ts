@@ -21,7 +21,7 @@ const ALLOWED: Record<string, string[]> = {
   observables: ["math", "analysis", "theories"],
   flows: ["engine", "math", "rng", "theories"], // theories/lattice.ts: geometry
   train: ["engine", "math", "rng", "flows", "theories", "analysis", "mcmc"],
-  model: ["flows", "theories"],
+  model: ["flows", "theories", "observables", "rng"], // measure-ensemble.ts: a spec's measurement
   parallel: ["engine", "rng", "train", "model"],
   plots: ["io", "math", "analysis"],
 };

@@ -5,9 +5,6 @@
  */
 import * as lf from "./lib.js";
 
-/** Seed of the spin draws behind the relaxed Ising ensembles' ⟨|m|⟩, as `latticeflow measure`. */
-const SPIN_DRAW_SEED = 7;
-
 /** Labels of the observables, as `latticeflow measure` prints them. */
 const LABELS = {
   m: "⟨M⟩/V",
@@ -45,18 +42,10 @@ export function mhChain(lab, { n, seed, batch }) {
   return lf.independenceMetropolis(lab.theory, propose, { n, batch }, acceptRng);
 }
 
-/** The measurement of `latticeflow measure` for this theory: {estimates, extra}. */
-function measure(spec, theory, configs) {
-  switch (spec.kind) {
-    case "phi4":
-      return { m: lf.measureScalarEnsemble(configs, theory.configShape, { theory }), exact: {} };
-    case "u1":
-      return { m: lf.measureU1Ensemble(configs, theory), exact: {} };
-    case "ising": {
-      const m = lf.measureIsingRelaxed(configs, spec.latticeShape, spec.T, new lf.Rng(SPIN_DRAW_SEED));
-      return { m, exact: spec.boundary === "periodic" ? lf.isingExactObservables(spec) : {} };
-    }
-  }
+/** The measurement of `latticeflow measure` (the library's measureEnsemble): {m, exact}. */
+function measure(spec, configs) {
+  const r = lf.measureEnsemble(spec, configs, lf.configShapeOf(spec));
+  return { m: r.m, exact: r.kind === "ising" ? r.exact : {} };
 }
 
 /** The table rows: every Γ-method estimate of the measurement, its exact value where known. */
@@ -172,7 +161,7 @@ export function analyseChain(lab, r, seconds) {
   picked.forEach((i, k) => {
     states.set(r.configs.subarray(i * v, (i + 1) * v), k * v);
   });
-  const { m, exact } = measure(lab.config.theory, lab.theory, r.configs);
+  const { m, exact } = measure(lab.config.theory, r.configs);
   return {
     n,
     acceptance: r.acceptance,
@@ -198,7 +187,7 @@ export function hmcRun(theory, spec, { n, therm, seed }) {
     new lf.Rng(seed),
   );
   const seconds = (performance.now() - t0) / 1000;
-  const { m, exact } = measure(spec, theory, r.configs);
+  const { m, exact } = measure(spec, r.configs);
   return {
     n,
     therm,

@@ -20,10 +20,11 @@ import type { Command } from "commander";
 import { readEnsemble } from "../io/files.js";
 import {
   applyTheorySettings,
-  buildTheory,
   configShapeOf,
   describeTheory,
+  type EnsembleMeasurement,
   type FlatSettings,
+  measureEnsemble,
   parseTheorySpec,
   SpecError,
   THEORY_DEFAULTS,
@@ -31,23 +32,12 @@ import {
   type TheoryKind,
   type TheorySpec,
 } from "../model/index.js";
-import { type IsingExactObservables, isingExactObservables } from "../model/references.js";
-import {
-  type IsingMeasurement,
-  measureIsingRelaxed,
-  measureIsingSpins,
-} from "../observables/ising-measure.js";
 import {
   type GammaEstimate,
-  measureScalarEnsemble,
   type RejectionRunResult,
   rejectionRunTauInt,
-  type ScalarMeasurement,
   type TimePoint,
 } from "../observables/measure.js";
-import { measureU1Ensemble, type U1Measurement } from "../observables/u1-measure.js";
-import { Rng } from "../rng/philox.js";
-import { U1Theory } from "../theories/u1.js";
 import { fmt, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import { RUN_FILES, readConfig } from "./run-dir.js";
@@ -253,45 +243,20 @@ interface ReportBase {
  * Ising → spin observables (of spins for the spin samplers, improved estimators of the relaxation
  * otherwise), with the exact values where the library has them.
  */
-export type EnsembleReport = ReportBase &
-  (
-    | { kind: "scalar"; m: ScalarMeasurement }
-    | { kind: "u1"; m: U1Measurement }
-    | { kind: "ising"; m: IsingMeasurement; exact: IsingExactObservables }
-  );
+export type EnsembleReport = ReportBase & EnsembleMeasurement;
 
 /** Samplers whose ensembles hold spins ±1 rather than the relaxation's x. */
 export const SPIN_SAMPLERS = ["wolff", "spin-metropolis"] as const;
 
-/** Seed of the spin draws behind the relaxed ensembles' ⟨|m|⟩ (fixed: measure is deterministic). */
-const SPIN_DRAW_SEED = 7;
-
 export function measureLoaded(e: LoadedEnsemble): EnsembleReport {
   const rejection = e.accepted && e.n >= 3 ? rejectionRunTauInt(e.accepted) : null;
-  const base = { ensemble: e, rejection };
   const t = e.theory;
-  if (t === null) return { ...base, kind: "scalar", m: measureScalarEnsemble(e.data, e.configShape) };
-  switch (t.kind) {
-    case "phi4":
-      return {
-        ...base,
-        kind: "scalar",
-        m: measureScalarEnsemble(e.data, e.configShape, { theory: buildTheory(t) }),
-      };
-    case "u1":
-      return { ...base, kind: "u1", m: measureU1Ensemble(e.data, new U1Theory(t)) };
-    case "ising": {
-      if (t.boundary !== "periodic")
-        throw new UsageError(
-          `${e.path}: Ising observables are measured on periodic lattices only (this ensemble is ${describeTheory(t)})`,
-        );
-      const spins = (SPIN_SAMPLERS as readonly (string | null)[]).includes(e.sampler);
-      const m = spins
-        ? measureIsingSpins(Int8Array.from(e.data), t.latticeShape, t.T)
-        : measureIsingRelaxed(e.data, t.latticeShape, t.T, new Rng(SPIN_DRAW_SEED));
-      return { ...base, kind: "ising", m, exact: isingExactObservables(t) };
-    }
-  }
+  if (t?.kind === "ising" && t.boundary !== "periodic")
+    throw new UsageError(
+      `${e.path}: Ising observables are measured on periodic lattices only (this ensemble is ${describeTheory(t)})`,
+    );
+  const spins = (SPIN_SAMPLERS as readonly (string | null)[]).includes(e.sampler);
+  return { ensemble: e, rejection, ...measureEnsemble(t, e.data, e.configShape, spins) };
 }
 
 /** JSON-safe number: NaN and ±∞ become null. */

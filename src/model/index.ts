@@ -26,6 +26,7 @@ export {
   type TebdSpec,
   TebdSpecSchema,
 } from "./flow-spec.js";
+export { type EnsembleMeasurement, measureEnsemble } from "./measure-ensemble.js";
 export { PRESETS, presetConfig } from "./presets.js";
 export { type ExactReferences, exactReferences, isingExactObservables } from "./references.js";
 export {
