@@ -4,6 +4,7 @@
  */
 
 export { type BootstrapOptions, bootstrap } from "./analysis/bootstrap.js";
+export { type BridgeEstimate, bridgeLogZ } from "./analysis/bridge.js";
 export { type GammaOptions, type GammaResult, gammaMethod, gammaMethodScalar } from "./analysis/gamma.js";
 export { binMeans, binnedJackknife, type JackknifeResult } from "./analysis/jackknife.js";
 export {
@@ -81,6 +82,15 @@ export {
   FormatError,
   type SafetensorsTensor,
 } from "./io/safetensors.js";
+export {
+  FLOW_HMC_DEFAULT_LEAPFROG,
+  FLOW_HMC_DEFAULT_WARMUP,
+  FLOW_HMC_INITIAL_EPS,
+  FLOW_HMC_TARGET_ACCEPTANCE,
+  type FlowHmcOptions,
+  type FlowHmcResult,
+  flowMetropolisWithHmc,
+} from "./mcmc/flow-hmc-chain.js";
 // Sampling.
 export {
   type HmcOptions,

@@ -3,7 +3,8 @@
  * spin ensemble whose ⟨m²⟩, ⟨|m|⟩ and energy `measure` finds within 3σ of the exact values
  * (transfer matrix; Γ-method σ, fixed seed); `train --theory ising --flow mera` runs and reports
  * the exact floor of its loss; `lnz` reports ln Z of the spins with the exact value beside it;
- * `sample --mh` + `measure` give relaxed-ensemble observables; bad flags are one line, exit 2.
+ * `sample --mh` + `measure` give relaxed-ensemble observables (also with `--local-hmc`, whose HMC
+ * the sidecar records); bad flags are one line, exit 2.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -123,6 +124,46 @@ describe("latticeflow train/lnz/sample on the Ising relaxation with a MERA flow"
     expect(j.m2.value).toBeGreaterThan(0);
     expect(j.m2.value).toBeLessThanOrEqual(1);
     expect(Object.keys(j.n_sigma).sort()).toEqual(["abs_m", "binder", "energy", "m2", "specific_heat"]);
+  });
+
+  it("sample --mh --local-hmc 2: HMC interleaved, recorded in the sidecar and printed; measure says so", async () => {
+    const out = join(tmp, "mixed.npy");
+    const args = ["sample", "--run", RUN, "--n", "400", "--mh", "--z2", "--local-hmc", "2", "--seed", "5"];
+    const [s, t] = await Promise.all([
+      run(...args, "--out", out, "--json"),
+      run(...args, "--hmc-eps", "0.2", "--hmc-leapfrog", "4", "--out", join(tmp, "mixed-text.npy")),
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const j = lastJson(s.stdout);
+    expect(j.hmc_acceptance).toBeGreaterThan(0);
+    expect(j.hmc_acceptance).toBeLessThanOrEqual(1);
+    const meta = JSON.parse(readFileSync(`${out}.json`, "utf8"));
+    expect(meta).toMatchObject({ sampler: "flow-mh", z2: true, acceptance: j.acceptance });
+    expect(meta.localHmc).toMatchObject({ trajectories: 2, leapfrog: 10, epsTuned: true, warmup: 500 });
+    expect(meta.localHmc.acceptance).toBe(j.hmc_acceptance);
+    expect(meta.localHmc.eps).toBe(j.hmc_eps);
+    expect(meta.localHmc.eps).toBeGreaterThan(0);
+    expect(decodeNpy(readFileSync(join(tmp, "mixed.accepted.npy"))).shape).toEqual([400]);
+    // The text line names the HMC acceptance (and the given step size).
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(
+      /MH acceptance [\d.]+ \(flow proposals\), local HMC 2×4 steps of 0\.2000 \(given\), acceptance [\d.]+/,
+    );
+    const m = await run("measure", out, "--json");
+    expect(m.code, m.stderr).toBe(0);
+    const mj = lastJson(m.stdout);
+    expect(mj.local_hmc).toEqual({ trajectories: 2, acceptance: j.hmc_acceptance });
+    expect(mj.acceptance).toBeCloseTo(j.acceptance, 12);
+    expect(mj.acceptance_run_tau_int.source).toBe("file");
+  });
+
+  it("--local-hmc without --mh: one line naming the fix, exit 2, nothing written", async () => {
+    const out = join(tmp, "no-mh.npy");
+    const r = await run("sample", "--run", RUN, "--n", "10", "--local-hmc", "2", "--out", out);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/--local-hmc.*add --mh/);
+    expect(existsSync(out)).toBe(false);
   });
 });
 

@@ -78,6 +78,37 @@ describe("IsingRelaxedTheory", () => {
       expect(logAbsDet(shifted, n)).toBeLessThan(-20);
     });
 
+    it(`${shape.join("x")} ${boundary}: fieldGivenSpins is x = Ks + Az with AAᵀ = K (x | s ~ N(Ks, K))`, () => {
+      const k = th.denseK();
+      const spins = Float64Array.from({ length: n }, (_, i) => ((i * 7) % 3 === 0 ? -1 : 1));
+      const zero = new Float64Array(n);
+      const x = new Float64Array(n);
+      th.fieldGivenSpins(spins, zero, x);
+      for (let i = 0; i < n; i++) {
+        let ks = 0;
+        for (let j = 0; j < n; j++) ks += k[i * n + j]! * spins[j]!;
+        expect(x[i]).toBeCloseTo(ks, 12);
+      }
+      // Column j of A is x(e_j) − Ks: the noise map is linear, and its AAᵀ must be K.
+      const a = new Float64Array(n * n);
+      const e = new Float64Array(n);
+      for (let j = 0; j < n; j++) {
+        e.fill(0);
+        e[j] = 1;
+        th.fieldGivenSpins(spins, e, x);
+        th.fieldGivenSpins(spins, zero, e);
+        for (let i = 0; i < n; i++) a[i * n + j] = x[i]! - e[i]!;
+        e.fill(0);
+      }
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++) {
+          let aat = 0;
+          for (let m = 0; m < n; m++) aat += a[i * n + m]! * a[j * n + m]!;
+          expect(aat).toBeCloseTo(k[i * n + j]!, 11);
+        }
+      expect(() => th.fieldGivenSpins(spins.subarray(1), zero, x)).toThrow(/N = /);
+    });
+
     it(`${shape.join("x")} ${boundary}: action = ½xᵀK⁻¹x − Σ ln cosh x; force = −∂S/∂x`, () => {
       const x = new Float64Array(3 * n);
       new Rng(5).normal(x);

@@ -10,15 +10,30 @@
  * Honesty: the summary carries a `warning` when N·ESS < 100 or N·ESS² < 10 (why these: see
  * lowEssReason in src/analysis/reweighting.ts), and a sample with a non-finite log q or action
  * (a diverged flow) stops the command with one line naming it instead of yielding NaN.
+ *
+ * `--bridge ENSEMBLE.npy` adds exact draws of p (an `hmc`, `wolff` or flow-MH ensemble of the same
+ * theory) and estimates ln Z by bridge sampling (src/analysis/bridge.ts), which counts the mass q
+ * misses: where q under-covers part of p, importance sampling is biased low with too small an
+ * error, the bridge is not. A Wolff spin ensemble becomes draws of the Ising relaxation by
+ * x | s ~ N(Ks, K). The importance-sampling estimate is reported beside it.
  */
 import type { Command } from "commander";
+import { bridgeLogZ } from "../analysis/bridge.js";
 import { essFromLogWeights, logZEstimate, lowEssReason } from "../analysis/reweighting.js";
 import { checkFiniteProposal, type Proposals } from "../mcmc/independence-metropolis.js";
-import { buildModel, exactReferences } from "../model/index.js";
+import {
+  buildModel,
+  describeTheory,
+  exactFieldDraws,
+  exactReferences,
+  type TheorySpec,
+} from "../model/index.js";
 import { Rng } from "../rng/philox.js";
 import type { Theory } from "../theories/theory.js";
 import { fmt, num, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
+import { flowLogDensity } from "./flow-density.js";
+import { loadEnsemble, SPIN_SAMPLERS } from "./measure-command.js";
 import { loadWeights, readConfig } from "./run-dir.js";
 import { z2Symmetrise } from "./sample-command.js";
 
@@ -39,6 +54,32 @@ export interface LnzSummary {
   seconds: number;
   /** Why the error bar should not be trusted (too low an ESS for N), or null. */
   warning: string | null;
+  /** "importance" (draws of q only) or "bridge" (and exact draws of p, --bridge). */
+  method: "importance" | "bridge";
+  /** Exact draws of p used by the bridge, or null. */
+  n_exact: number | null;
+  /** With the bridge: the importance-sampling estimate from the same draws of q; else null. */
+  importance: { lnZ: number; lnZ_error: number } | null;
+}
+
+/** Samplers whose ensembles are exact draws of p (Markov chains, in order), usable by --bridge. */
+export const EXACT_SAMPLERS = ["hmc", "flow-mh", ...SPIN_SAMPLERS] as const;
+
+/** Exact draws of the run's theory from an ensemble file, checked to be of that theory. */
+function exactDraws(path: string, spec: TheorySpec, rng: Rng): Float64Array {
+  const e = loadEnsemble(path);
+  if (!(EXACT_SAMPLERS as readonly (string | null)[]).includes(e.sampler))
+    throw new UsageError(
+      `--bridge ${path}: its sidecar says sampler '${e.sampler ?? "none"}', not exact draws of p; ` +
+        `give an ensemble from ${EXACT_SAMPLERS.join(", ")} (e.g. latticeflow hmc or wolff)`,
+    );
+  if (e.theory === null || JSON.stringify(e.theory) !== JSON.stringify(spec))
+    throw new UsageError(
+      `--bridge ${path} samples ${e.theory === null ? "an unknown theory" : describeTheory(e.theory)}, ` +
+        `but the run is ${describeTheory(spec)}; make the ensemble with the run's theory`,
+    );
+  const spins = (SPIN_SAMPLERS as readonly (string | null)[]).includes(e.sampler);
+  return exactFieldDraws(spec, e.data, e.n, spins, rng);
 }
 
 /** The lnz warning for this ESS and N, or null (thresholds: lowEssReason). */
@@ -78,6 +119,8 @@ export function runLnz(opts: {
   seed: number;
   batch: number;
   z2?: boolean;
+  /** An ensemble of exact draws of p: estimate ln Z by bridge sampling. */
+  bridge?: string;
 }): LnzSummary {
   if (!Number.isInteger(opts.n) || opts.n < 2)
     throw new UsageError(`--n must be an integer ≥ 2, got ${opts.n}`);
@@ -94,6 +137,9 @@ export function runLnz(opts: {
   const base = new Rng(opts.seed);
   const rng = base.split(1);
   const signRng = base.split(3);
+  // Read and check the exact draws before the flow work: a wrong file fails at once.
+  const bridgeDraws =
+    opts.bridge === undefined ? null : exactDraws(opts.bridge, config.theory, base.split(4));
   const t0 = performance.now();
   const logw = importanceLogWeights(
     theory,
@@ -109,18 +155,46 @@ export function runLnz(opts: {
   const est = logZEstimate(logw);
   const ess = essFromLogWeights(logw);
   const ref = exactReferences(config.theory);
-  const lnZ = est.lnZ + ref.logZShift;
+  let lnZ = est.lnZ + ref.logZShift;
+  let lnZError = est.lnZError;
+  let nExact: number | null = null;
+  if (bridgeDraws !== null) {
+    const m = bridgeDraws.length / theory.size;
+    const logq = flowLogDensity(
+      flow,
+      params,
+      bridgeDraws,
+      m,
+      theory.configShape,
+      dtype,
+      opts.z2 === true,
+      opts.batch,
+    );
+    const s = theory.action(bridgeDraws, m);
+    const logwP = new Float64Array(m);
+    for (let i = 0; i < m; i++) {
+      checkFiniteProposal(i, logq[i]!, -s[i]!, "exact draw");
+      logwP[i] = -s[i]! - logq[i]!;
+    }
+    const b = bridgeLogZ(logw, logwP);
+    lnZ = b.lnZ + ref.logZShift;
+    lnZError = b.lnZError;
+    nExact = m;
+  }
   return {
     lnZ,
-    lnZ_error: est.lnZError,
+    lnZ_error: lnZError,
     lnZ_exact: ref.lnZ,
-    lnZ_n_sigma: ref.lnZ === null ? null : (lnZ - ref.lnZ) / est.lnZError,
+    lnZ_n_sigma: ref.lnZ === null ? null : (lnZ - ref.lnZ) / lnZError,
     lnZ_shift: ref.logZShift,
     F_variational: est.fVariational - ref.logZShift,
     ess,
     n: opts.n,
     seconds: (performance.now() - t0) / 1000,
-    warning: lnzWarning(ess, opts.n),
+    warning: bridgeDraws === null ? lnzWarning(ess, opts.n) : null,
+    method: bridgeDraws === null ? "importance" : "bridge",
+    n_exact: nExact,
+    importance: bridgeDraws === null ? null : { lnZ: est.lnZ + ref.logZShift, lnZ_error: est.lnZError },
   };
 }
 
@@ -141,8 +215,14 @@ export function registerLnzCommand(program: Command): void {
       false,
     )
     .option(
+      "--bridge <ensemble>",
+      "also use exact draws of p from this ensemble (.npy of hmc, wolff or sample --mh, same theory): " +
+        "ln Z by bridge sampling, which counts the mass the flow misses",
+    )
+    .option(
       "--json",
-      "print {lnZ, lnZ_error, lnZ_exact, lnZ_n_sigma, lnZ_shift, F_variational, ess, n, seconds, warning} as the last line",
+      "print {lnZ, lnZ_error, lnZ_exact, lnZ_n_sigma, lnZ_shift, F_variational, ess, n, seconds, warning, " +
+        "method, n_exact, importance} as the last line",
       false,
     )
     .action((o: Record<string, unknown>) => {
@@ -152,11 +232,17 @@ export function registerLnzCommand(program: Command): void {
         seed: o.seed as number,
         batch: o.batch as number,
         z2: o.z2 === true,
+        bridge: o.bridge as string | undefined,
       });
       if (o.json) printJson(s);
       else {
+        if (s.importance !== null)
+          console.log(
+            `importance sampling alone: ln Z = ${fmt(s.importance.lnZ, 4)} ± ${fmt(s.importance.lnZ_error, 4)}`,
+          );
         console.log(
-          `ln Z = ${fmt(s.lnZ, 4)} ± ${fmt(s.lnZ_error, 4)} (F = −ln Z = ${fmt(-s.lnZ, 4)}); ` +
+          `${s.method === "bridge" ? `bridge sampling with ${s.n_exact} exact draws: ` : ""}` +
+            `ln Z = ${fmt(s.lnZ, 4)} ± ${fmt(s.lnZ_error, 4)} (F = −ln Z = ${fmt(-s.lnZ, 4)}); ` +
             `variational bound F ≤ ${fmt(s.F_variational, 4)}; ESS ${fmt(s.ess)}; ${s.n} samples in ${s.seconds.toFixed(1)} s`,
         );
         if (s.lnZ_exact !== null)

@@ -13,6 +13,14 @@
  * theory the flags must give every coupling, and the lattice is the .npy's; without either,
  * everything but the action density is measured as a scalar field. The .npy shape
  * [N, ...configShape] must be the theory's (configShapeOf).
+ *
+ * A flow-MH chain sampled with `--local-hmc` (sidecar `localHmc`) moves its state by HMC after
+ * every flow proposal: its accept flags, acceptance and acceptance-run τ_int describe the flow
+ * proposals only, and are reported as such. Nothing here uses that τ_int for an error (each
+ * observable's comes from its own Γ-method τ_int, which sees the HMC moves); it is a figure of
+ * the flow's proposals, not of the chain: HMC moves the state inside a run of rejections, and
+ * rejections cluster on states of high weight p/q (where HMC has taken the chain beyond q), so
+ * it is no bound on an observable's τ_int either way (it was not one for pure flow MH either).
  */
 import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -58,17 +66,38 @@ export interface LoadedEnsemble {
   theory: TheorySpec | null;
   /** Where `theory` came from: "flags", the sidecar path or the config.json path. */
   theorySource: string | null;
-  /** MH accept flags: from `<ENSEMBLE>.accepted.npy`, else inferred for flow-mh chains. */
+  /**
+   * MH accept flags of the flow proposals: from `<ENSEMBLE>.accepted.npy`, else inferred for
+   * flow-mh chains without local HMC (with it a rejection need not repeat the configuration).
+   */
   accepted: Uint8Array | null;
   acceptedSource: "file" | "inferred" | null;
   /** The sidecar `<ENSEMBLE>.json`, or null. */
   sidecar: Record<string, unknown> | null;
+  /** The local HMC of a flow-MH chain (`sample --mh --local-hmc`), or null. */
+  localHmc: LocalHmc | null;
   /** The files checked against the sha256 the sidecar records (none for sidecars before v0.2). */
   verified: string[];
 }
 
 function finite(x: unknown): x is number {
   return typeof x === "number" && Number.isFinite(x);
+}
+
+/** What measure reads of a sidecar's `localHmc` (sample-command.ts LocalHmcRecord). */
+export interface LocalHmc {
+  trajectories: number;
+  acceptance: number | null;
+}
+
+function localHmcOf(sidecar: Record<string, unknown> | null): LocalHmc | null {
+  const h = sidecar?.localHmc;
+  if (typeof h !== "object" || h === null) return null;
+  const r = h as Record<string, unknown>;
+  return {
+    trajectories: finite(r.trajectories) ? r.trajectories : Number.NaN,
+    acceptance: finite(r.acceptance) ? r.acceptance : null,
+  };
 }
 
 /** The fields of a theory kind that flags may set (besides --theory, --L and --dim). */
@@ -190,6 +219,7 @@ export function loadEnsemble(path: string, flags: FlatSettings = {}): LoadedEnse
   const theory = resolveTheory(path, configShape, flags, sidecar);
   const sampler = typeof sidecar?.sampler === "string" ? sidecar.sampler : null;
   const seconds = finite(sidecar?.seconds) ? (sidecar.seconds as number) : null;
+  const localHmc = localHmcOf(sidecar);
 
   let accepted: Uint8Array | null = null;
   let acceptedSource: LoadedEnsemble["acceptedSource"] = null;
@@ -201,7 +231,7 @@ export function loadEnsemble(path: string, flags: FlatSettings = {}): LoadedEnse
     }
     accepted = Uint8Array.from(f.data, (x) => (x === 1 ? 1 : 0));
     acceptedSource = "file";
-  } else if (sampler === "flow-mh") {
+  } else if (sampler === "flow-mh" && localHmc === null) {
     // An MH rejection repeats the configuration exactly; an accepted continuous proposal never does.
     const v = data.length / n;
     accepted = new Uint8Array(n);
@@ -230,6 +260,7 @@ export function loadEnsemble(path: string, flags: FlatSettings = {}): LoadedEnse
     theorySource: theory?.source ?? null,
     accepted,
     acceptedSource,
+    localHmc,
   };
 }
 
@@ -462,6 +493,7 @@ export function reportJson(r: EnsembleReport): Record<string, unknown> {
       out.n_sigma = Object.fromEntries(isingDeviations(r).map((d) => [d.name, jnum(d.nSigma)]));
       break;
   }
+  // With local HMC these are of the flow proposals only (see the header).
   out.acceptance = r.rejection ? r.rejection.acceptance : null;
   out.acceptance_run_tau_int = r.rejection
     ? {
@@ -472,6 +504,8 @@ export function reportJson(r: EnsembleReport): Record<string, unknown> {
         source: e.acceptedSource,
       }
     : null;
+  if (e.localHmc)
+    out.local_hmc = { trajectories: jnum(e.localHmc.trajectories), acceptance: e.localHmc.acceptance };
   return out;
 }
 
@@ -581,6 +615,14 @@ export function printReport(r: EnsembleReport): void {
       `MH acceptance ${fmt(j.acceptance)}; acceptance-run tau_int ${fmt(j.tauInt, 2)} ± ${fmt(j.tauIntError, 2)} ` +
         `(cost/indep ${costStr(costPerIndependent(r, j.tauInt))}; longest rejection run ${j.longestRun}; ` +
         `accept flags ${r.ensemble.acceptedSource === "file" ? "from file" : "inferred from repeated configurations"})`,
+    );
+  }
+  const h = r.ensemble.localHmc;
+  if (h) {
+    console.log(
+      `local HMC: ${h.trajectories} trajectories after every flow proposal, acceptance ${fmt(h.acceptance)}; ` +
+        "the MH acceptance and acceptance-run tau_int above are of the flow proposals only, " +
+        "not of the chain (errors and cost/indep of the observables use their own tau_int)",
     );
   }
   if (r.ensemble.theory === null) {

@@ -177,7 +177,12 @@ function ensembleSection(r: EnsembleReport): string {
       : `lattice ${esc(e.configShape.join(" × "))}, theory unknown`,
     `${e.n} configurations`,
     e.sampler ? `sampler <code>${esc(e.sampler)}</code>` : null,
-    acceptance !== null ? `MH acceptance ${num(acceptance, 3)}` : null,
+    acceptance !== null
+      ? `MH acceptance ${num(acceptance, 3)}${e.localHmc ? " (flow proposals)" : ""}`
+      : null,
+    e.localHmc
+      ? `${e.localHmc.trajectories} local HMC trajectories per step, acceptance ${num(e.localHmc.acceptance, 3)}`
+      : null,
     e.seconds !== null ? `${num(e.seconds, 1)} s` : null,
   ];
   let notes = "";

@@ -6,6 +6,11 @@
  * `<out>.accepted.npy`: float64 [N] of 0/1 accept flags, step 0 = 1 starts the chain, which
  * `latticeflow measure` turns into the acceptance-run τ_int).
  *
+ * With --local-hmc K every flow-MH step is followed by K HMC trajectories of the chain's state
+ * (src/mcmc/flow-hmc-chain.ts; exact: both kernels leave p invariant), which reach what the flow
+ * misses. The accept flags then describe the flow proposals only, and the sidecar's `localHmc`
+ * records the trajectories, leapfrog steps, the (fixed) step size and the HMC acceptance.
+ *
  * The output paths are checked before any work (an existing ensemble is replaced only with
  * --force); a non-finite log q or action (a diverged flow) stops the run before anything is
  * written; the files are written together, the sidecar recording the sha256 of each .npy
@@ -18,6 +23,7 @@ import { essFromLogWeights } from "../analysis/reweighting.js";
 import { type Params, Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import { checkOutputFiles, ensembleOutputFiles, ensemblePaths, writeEnsemble } from "../io/files.js";
+import { FLOW_HMC_DEFAULT_LEAPFROG, flowMetropolisWithHmc } from "../mcmc/flow-hmc-chain.js";
 import {
   checkFiniteProposal,
   independenceMetropolis,
@@ -28,6 +34,7 @@ import { createParallelSampler } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { fmt, num, printJson, threadsArg } from "./args.js";
 import { UsageError } from "./errors.js";
+import { flowStateLogq, z2LogDensity } from "./flow-density.js";
 import { loadWeights, readConfig } from "./run-dir.js";
 import { nodeSpawn, resolveThreads } from "./threads.js";
 
@@ -53,11 +60,35 @@ export interface SampleOptions {
   threads?: number;
   /** Replace an existing ensemble at `out` (and remove its stale companions); otherwise refused. */
   force?: boolean;
+  /**
+   * K ≥ 1 HMC trajectories of the chain's state after every flow-MH step (needs `mh`); absent:
+   * pure flow MH.
+   */
+  localHmc?: number;
+  /** Leapfrog steps per local HMC trajectory (default 10). */
+  hmcLeapfrog?: number;
+  /** A fixed step size of the local HMC; absent: tuned to acceptance 0.8 before the chain. */
+  hmcEps?: number;
+}
+
+/** The local HMC of a flow-MH chain (`--local-hmc`), as the sidecar records it. */
+export interface LocalHmcRecord {
+  trajectories: number;
+  leapfrog: number;
+  eps: number;
+  /** True when ε was tuned by a warm-up (then `warmup` trajectories), false when given. */
+  epsTuned: boolean;
+  warmup: number;
+  /** Mean acceptance probability of the recorded chain's trajectories. */
+  acceptance: number;
 }
 
 export interface SampleSummary {
   n: number;
+  /** Flow-MH acceptance (of the flow proposals), null for direct samples. */
   acceptance: number | null;
+  /** The local HMC (`--local-hmc`), or null. */
+  localHmc: LocalHmcRecord | null;
   ess: number;
   out: string;
   seconds: number;
@@ -97,10 +128,7 @@ export function z2Symmetrise(flow: Flow, params: Params, x: Tensor, logq: Tensor
   );
   const lqNeg = flow.logProb(params, neg).data;
   for (let j = 0; j < m; j++) {
-    const a = lq[j]!;
-    const b = lqNeg[j]!;
-    const hi = Math.max(a, b);
-    lq[j] = hi === Number.NEGATIVE_INFINITY ? hi : hi + Math.log1p(Math.exp(Math.min(a, b) - hi)) - Math.LN2;
+    lq[j] = z2LogDensity(lq[j]!, lqNeg[j]!);
     if (signRng.uniform() < 0.5) for (let i = j * v; i < (j + 1) * v; i++) xs[i] = -xs[i]!;
   }
   return { x: xs, logq: lq };
@@ -115,6 +143,22 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   if (!Number.isInteger(threads) || threads < 1)
     throw new UsageError(`--threads must be a positive integer or 'auto', got ${threads}`);
   if (!opts.out.endsWith(".npy")) throw new UsageError(`--out must name a .npy file, got '${opts.out}'`);
+  const localHmc = opts.localHmc;
+  if (localHmc !== undefined) {
+    if (!opts.mh)
+      throw new UsageError(
+        "--local-hmc interleaves HMC with the flow-MH chain: add --mh (or drop --local-hmc)",
+      );
+    if (!Number.isInteger(localHmc) || localHmc < 1)
+      throw new UsageError(`--local-hmc must be an integer ≥ 1 (trajectories per step), got ${localHmc}`);
+  }
+  const hmcLeapfrog = opts.hmcLeapfrog ?? FLOW_HMC_DEFAULT_LEAPFROG;
+  if (!Number.isInteger(hmcLeapfrog) || hmcLeapfrog < 1)
+    throw new UsageError(`--hmc-leapfrog must be an integer ≥ 1, got ${hmcLeapfrog}`);
+  if (opts.hmcEps !== undefined && !(opts.hmcEps > 0))
+    throw new UsageError(`--hmc-eps must be > 0, got ${opts.hmcEps}`);
+  if (localHmc === undefined && (opts.hmcLeapfrog !== undefined || opts.hmcEps !== undefined))
+    throw new UsageError("--hmc-leapfrog and --hmc-eps set the local HMC: add --mh --local-hmc <k>");
   const config = readConfig(opts.run);
   const { theory, flow } = buildModel(config);
   const dtype = config.train.dtype;
@@ -144,7 +188,32 @@ export function runSampling(opts: SampleOptions): SampleSummary {
     let logw: Float64Array;
     let configs: Float64Array;
     let accepted: Float64Array | undefined;
-    if (opts.mh) {
+    let localHmcRecord: LocalHmcRecord | null = null;
+    if (opts.mh && localHmc !== undefined) {
+      // Refuses a non-finite log q or −S of a proposal or of a state after HMC. The states' log q
+      // is taken here on the main thread (one flow pass per step where HMC moved the state).
+      const stateLogq = flowStateLogq(flow, params, theory.configShape, dtype, opts.z2 === true);
+      const hmcOpts = { n: opts.n, batch: opts.batch, hmcTrajectories: localHmc, nLeapfrog: hmcLeapfrog };
+      const r = flowMetropolisWithHmc(
+        theory,
+        propose,
+        stateLogq,
+        opts.hmcEps === undefined ? hmcOpts : { ...hmcOpts, eps: opts.hmcEps },
+        acceptRng,
+      );
+      acceptance = r.acceptance;
+      logw = r.proposalLogWeights;
+      configs = r.configs;
+      accepted = Float64Array.from(r.accepted);
+      localHmcRecord = {
+        trajectories: localHmc,
+        leapfrog: hmcLeapfrog,
+        eps: r.eps,
+        epsTuned: opts.hmcEps === undefined,
+        warmup: r.warmup,
+        acceptance: r.hmcAcceptance,
+      };
+    } else if (opts.mh) {
       // Refuses a non-finite log q or −S (a diverged flow) before anything is written.
       const r = independenceMetropolis(theory, propose, { n: opts.n, batch: opts.batch }, acceptRng);
       acceptance = r.acceptance;
@@ -178,8 +247,14 @@ export function runSampling(opts: SampleOptions): SampleSummary {
       n: opts.n,
       seed: opts.seed,
       z2: opts.z2 === true,
+      /** Of the flow proposals (with localHmc too: HMC moves are not counted here). */
       acceptance,
-      /** MH accept flags (float64 0/1 [N]), next to the ensemble; null for direct samples. */
+      /** The HMC trajectories interleaved with flow MH (`--local-hmc`), or null. */
+      localHmc: localHmcRecord,
+      /**
+       * MH accept flags of the flow proposals (float64 0/1 [N]), next to the ensemble; null for
+       * direct samples. With localHmc a rejected proposal need not repeat the configuration.
+       */
       acceptedFile: opts.mh ? basename(paths.accepted) : null,
       /** Log weights −S − log q (float64 [N]) of direct samples; null for MH chains. */
       logwFile: opts.mh ? null : basename(paths.logw),
@@ -195,7 +270,15 @@ export function runSampling(opts: SampleOptions): SampleSummary {
       companions: opts.mh ? { accepted } : { logw },
       sidecar,
     });
-    return { n: opts.n, acceptance, ess, out: opts.out, seconds, warning: lowEssWarning(ess, opts.mh) };
+    return {
+      n: opts.n,
+      acceptance,
+      localHmc: localHmcRecord,
+      ess,
+      out: opts.out,
+      seconds,
+      warning: lowEssWarning(ess, opts.mh),
+    };
   } finally {
     parallel?.close();
   }
@@ -222,6 +305,21 @@ export function registerSampleCommand(program: Command): void {
       threadsArg("--threads"),
       1,
     )
+    .option(
+      "--local-hmc <k>",
+      "with --mh: k HMC trajectories of the chain's state after every flow-MH step (exact; reaches what the flow misses)",
+      num("--local-hmc"),
+    )
+    .option(
+      "--hmc-leapfrog <n>",
+      `leapfrog steps per local HMC trajectory (default ${FLOW_HMC_DEFAULT_LEAPFROG})`,
+      num("--hmc-leapfrog"),
+    )
+    .option(
+      "--hmc-eps <x>",
+      "fixed step size of the local HMC (default: tuned to acceptance 0.8 before the chain, then frozen)",
+      num("--hmc-eps"),
+    )
     .option("--force", "replace an existing ensemble at --out (and its companion files)", false)
     .option("--json", "print one JSON summary as the last line", false)
     .action((o: Record<string, unknown>) => {
@@ -235,13 +333,28 @@ export function registerSampleCommand(program: Command): void {
         z2: o.z2 === true,
         threads: resolveThreads(o.threads as number | "auto"),
         force: o.force === true,
+        localHmc: o.localHmc as number | undefined,
+        hmcLeapfrog: o.hmcLeapfrog as number | undefined,
+        hmcEps: o.hmcEps as number | undefined,
       });
       if (s.warning !== null) process.stderr.write(`latticeflow: warning: ${s.warning}\n`);
-      if (o.json) printJson({ n: s.n, acceptance: s.acceptance, ess: s.ess, out: s.out, warning: s.warning });
+      const h = s.localHmc;
+      if (o.json)
+        printJson({
+          n: s.n,
+          acceptance: s.acceptance,
+          ...(h ? { hmc_acceptance: h.acceptance, hmc_eps: h.eps } : {}),
+          ess: s.ess,
+          out: s.out,
+          warning: s.warning,
+        });
       else {
+        const hmc = h
+          ? `local HMC ${h.trajectories}×${h.leapfrog} steps of ${fmt(h.eps)} (${h.epsTuned ? "tuned" : "given"}), acceptance ${fmt(h.acceptance)}, `
+          : "";
         console.log(
           `${s.n} configurations → ${s.out} in ${s.seconds.toFixed(1)} s: ` +
-            `${s.acceptance === null ? "" : `MH acceptance ${fmt(s.acceptance)}, `}proposal ESS ${fmt(s.ess)}`,
+            `${s.acceptance === null ? "" : `MH acceptance ${fmt(s.acceptance)}${h ? " (flow proposals)" : ""}, `}${hmc}proposal ESS ${fmt(s.ess)}`,
         );
       }
     });

@@ -164,8 +164,9 @@ export function jitterHalfWidth(jitter: number, nLeapfrog: number): number {
  * The frozen value is the mean of log ε over the second half of thermalisation, which
  * averages out the noise in a_t. (Dual averaging, Hoffman & Gelman 2014, converged too
  * slowly from a small initial ε in a few hundred trajectories: it remembers early steps.)
+ * Also the warm-up of src/mcmc/flow-hmc-chain.ts.
  */
-class StepSizeAdapter {
+export class StepSizeAdapter {
   private t = 0;
   private sum = 0;
   private count = 0;

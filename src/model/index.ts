@@ -1,6 +1,7 @@
 /** The model description: plain, validated data for a theory, a flow and their training. */
 
 export { buildModel, type Model } from "./build.js";
+export { exactFieldDraws } from "./exact-field-draws.js";
 export {
   type AffineCnnSpec,
   AffineCnnSpecSchema,

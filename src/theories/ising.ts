@@ -206,6 +206,27 @@ export class IsingRelaxedTheory implements Theory {
     return res;
   }
 
+  /**
+   * The relaxation's field given its spins, x = Ks + K^{1/2}z ~ N(Ks, K) (the Gibbs half-step of
+   * p(x, s) ∝ exp(−½xᵀK⁻¹x + sᵀx)), written into `out`. In the mode basis K = U diag(κ) Uᵀ, so
+   * x = U(κ ⊙ Uᵀs + √κ ⊙ z) with z = `normals`, N standard normal draws. Spins drawn from the
+   * Ising model (Wolff) turn into exact draws of p(x) this way.
+   */
+  fieldGivenSpins(spins: ArrayLike<number>, normals: ArrayLike<number>, out: Float64Array): void {
+    const n = this.size;
+    if (spins.length !== n || normals.length !== n || out.length !== n)
+      throw new RangeError(
+        `fieldGivenSpins: spins, normals and out must each hold N = ${n} values, got ${spins.length}, ${normals.length}, ${out.length}`,
+      );
+    for (let i = 0; i < n; i++) out[i] = spins[i]!;
+    this.transform(out, true);
+    for (let k = 0; k < n; k++) {
+      const kappa = 1 / this.invKappa[k]!;
+      out[k] = kappa * out[k]! + Math.sqrt(kappa) * normals[k]!;
+    }
+    this.transform(out, false);
+  }
+
   /** The dense K (N × N, row-major): for tests and small lattices. */
   denseK(): Float64Array {
     const n = this.size;
