@@ -298,6 +298,7 @@ describe("latticeflow plot and report on a tiny trained run", () => {
       "correlations-prior",
       "correlations-flow",
       "action",
+      "log-weights",
       "ensemble-history",
       "ensemble-correlator",
       "ensemble-magnetization",
@@ -326,7 +327,7 @@ describe("latticeflow plot and report on a tiny trained run", () => {
     expect(html).toContain("⟨|M|⟩/V");
     expect(html).toContain("ensemble.npy");
     expect(html.match(/<img /g)).toHaveLength(r.figures);
-    expect(r.figures).toBe(9);
+    expect(r.figures).toBe(10);
     expect(html).not.toMatch(/src="(?!data:)/);
   });
 

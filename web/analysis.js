@@ -35,11 +35,22 @@ export function mhChain(lab, { n, seed, batch }) {
   const rng = new lf.Rng(seed);
   const proposalRng = rng.split(1);
   const acceptRng = rng.split(2);
+  // The proposals' log q, in proposal order, for the S_eff-against-S figure.
+  const logqs = [];
   const propose = (m) => {
     const { x, logq } = lab.trainer.sample(lab.state.params, proposalRng, m);
-    return { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
+    const q = Float64Array.from(logq.data);
+    logqs.push(q);
+    return { x: Float64Array.from(x.data), logq: q };
   };
-  return lf.independenceMetropolis(lab.theory, propose, { n, batch }, acceptRng);
+  const r = lf.independenceMetropolis(lab.theory, propose, { n, batch }, acceptRng);
+  const proposalLogq = new Float64Array(r.proposalLogWeights.length);
+  let o = 0;
+  for (const q of logqs) {
+    proposalLogq.set(q.subarray(0, proposalLogq.length - o), o);
+    o += q.length;
+  }
+  return { ...r, proposalLogq };
 }
 
 /** The measurement of `latticeflow measure` (the library's measureEnsemble): {m, exact}. */
@@ -166,6 +177,9 @@ export function analyseChain(lab, r, seconds) {
     n,
     acceptance: r.acceptance,
     ess: lf.essFromLogWeights(r.proposalLogWeights),
+    // The proposals' log w = −S − log q and log q: the log-weight and S_eff-against-S figures.
+    logw: r.proposalLogWeights,
+    logq: r.proposalLogq,
     distinct: acceptedAt.length,
     longestRejectionRun: rejection?.longestRun ?? 0,
     tauIntRejection: rejection?.tauInt ?? Number.NaN,

@@ -30,8 +30,10 @@ export async function droppedFiles(dataTransfer) {
 }
 
 /**
- * A run from its files: config.json and checkpoint.safetensors (train_state and other files of
- * the directory are ignored). Throws one line saying what is missing.
+ * A run from its files: config.json and checkpoint.safetensors, and if present
+ * train_state.safetensors (Adam's state and the random stream, to train on as `latticeflow train
+ * --resume` does) and metrics.jsonl (the history, for the training figure). Other files of the
+ * directory are ignored. Throws one line saying what is missing.
  */
 export async function readRun(files) {
   const list = Array.from(files);
@@ -39,6 +41,8 @@ export async function readRun(files) {
   const checkpoint =
     list.find((f) => f.name === "checkpoint.safetensors") ??
     list.find((f) => f.name.endsWith(".safetensors") && !f.name.startsWith("train_state"));
+  const trainState = list.find((f) => f.name === "train_state.safetensors");
+  const metrics = list.find((f) => f.name === "metrics.jsonl");
   if (!config || !checkpoint) {
     throw new Error(
       `a run needs config.json and checkpoint.safetensors (from 'latticeflow train --out DIR' or this page), got ${list.map((f) => f.name).join(", ") || "no files"}`,
@@ -50,5 +54,20 @@ export async function readRun(files) {
   } catch (e) {
     throw new Error(`${config.name} is not valid JSON (${e.message})`);
   }
-  return { config: parsed, checkpoint: new Uint8Array(await checkpoint.arrayBuffer()) };
+  const history = [];
+  // Lines cut by a crash are skipped, as `latticeflow train --resume` skips them.
+  if (metrics)
+    for (const line of (await metrics.text()).split("\n")) {
+      try {
+        if (line.trim() !== "") history.push(JSON.parse(line));
+      } catch {}
+    }
+  // A later line of the same step wins (a resume after a crash rewrites steps).
+  const byStep = new Map(history.map((r) => [r?.step, r]));
+  return {
+    config: parsed,
+    checkpoint: new Uint8Array(await checkpoint.arrayBuffer()),
+    trainState: trainState ? new Uint8Array(await trainState.arrayBuffer()) : undefined,
+    metrics: [...byStep.values()].sort((x, y) => x.step - y.step),
+  };
 }

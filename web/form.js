@@ -102,6 +102,9 @@ export function parseField(key, raw, like) {
   return Number(raw);
 }
 
+/** Fields that may change while a run exists: they change neither the model nor its random stream. */
+const UNLOCKED = ["lr", "steps"];
+
 /** The form: render(config) and per-field errors; `onChange(config)` after each valid edit. */
 export function createForm(root, { onChange, onError }) {
   let config = null;
@@ -160,7 +163,7 @@ export function createForm(root, { onChange, onError }) {
       box.replaceChildren(...keys.map(field));
     }
     for (const el of root.querySelectorAll(".fields input, .fields select"))
-      el.disabled = locked && el.name !== "lr";
+      el.disabled = locked && !UNLOCKED.includes(el.name);
   }
 
   function edit(key, raw) {
@@ -194,7 +197,7 @@ export function createForm(root, { onChange, onError }) {
       errors.clear();
       render();
     },
-    /** While a run exists only the learning rate may change (the rest would be another run). */
+    /** While a run exists only the learning rate and the steps may change (the rest would be another run). */
     lock(on) {
       locked = on;
       render();

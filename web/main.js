@@ -1,13 +1,14 @@
 /**
  * The page: the model's controls (form.js), the run in the address (url-state.js), the lab in a
- * worker (worker.js, which trains, samples and measures), and the figures (charts.js). The
- * main thread only draws, so it never waits on a training step.
+ * worker (worker.js, which trains, samples and measures), and the figures (charts.js, built in
+ * figure-worker.js). The main thread only streams new data into the figures, so it never waits
+ * on a training step.
  */
-import { clear, draw, throttled } from "./charts.js";
+import { append, clearAll, show } from "./charts.js";
 import { droppedFiles, offer, readRun } from "./files.js";
 import { createForm, SOURCE } from "./form.js";
 import * as lf from "./lib.js";
-import { showHmc, showMh } from "./results.js";
+import { showHmc, showMh, weightFigures } from "./results.js";
 import { decodeState, encodeState } from "./url-state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +31,8 @@ let points = [];
 /** Steps/s from the worker's clock: the first record of this stretch of running, then the last. */
 let speed = null;
 let hasChain = false;
+/** An opened run's metrics.jsonl records, shown once the lab is ready. */
+let openedHistory = [];
 /** Has the visitor changed a setting (then the address follows the form)? */
 let edited = false;
 /** The step the lab has reached and its target. */
@@ -54,7 +57,20 @@ const form = createForm($("form"), {
       form.blame(`'threads': this page is not cross-origin isolated (see the note above): 1 thread only`);
       return sync();
     }
-    if (key === "lr" && worker) worker.postMessage({ type: "lr", lr: config.train.lr });
+    if (key === "steps" && worker && info && config.train.steps < progress.step) {
+      form.blame(
+        `'steps' = ${config.train.steps} is below the step this run has reached, ${progress.step}: a run cannot go back`,
+      );
+      return sync();
+    }
+    if ((key === "lr" || key === "steps") && worker) {
+      worker.postMessage({ type: key, [key]: config.train[key] });
+      if (info) info.config = { ...info.config, train: { ...info.config.train, [key]: config.train[key] } };
+    }
+    if (key === "steps" && worker) {
+      progress.steps = config.train.steps;
+      if (phase === "done" || phase === "paused") phase = settled();
+    }
     edited = true;
     showConfig(config);
   },
@@ -123,11 +139,21 @@ if (!$("status").classList.contains("error")) status("Ready: press Train.");
 
 // ---- the run --------------------------------------------------------------------------------
 
+/** The lab worker; each message handled is a User Timing entry `lab: <type>` (DevTools, test/web/long-tasks.ts). */
+function labWorker() {
+  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  w.onmessage = (e) => {
+    const t0 = performance.now();
+    onMessage(e.data);
+    performance.measure(`lab: ${e.data.type}`, { start: t0, end: performance.now() });
+  };
+  w.onerror = (e) => onMessage({ type: "error", message: e.message || "the lab worker failed" });
+  return w;
+}
+
 function newLab(message, then) {
   reset();
-  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
-  worker.onmessage = (e) => onMessage(e.data);
-  worker.onerror = (e) => onMessage({ type: "error", message: e.message || "the lab worker failed" });
+  worker = labWorker();
   phase = "starting";
   afterReady = then;
   form.lock(true);
@@ -144,10 +170,13 @@ function reset() {
   hasChain = false;
   phase = "idle";
   points = [];
+  openedHistory = [];
+  trainingStatus = "";
   speed = null;
-  for (const el of document.querySelectorAll(".figure")) clear(el);
+  clearAll();
   for (const id of ["mh-summary", "hmc-summary", "table-mh", "table-hmc"]) $(id).replaceChildren();
-  for (const id of ["dl-config", "dl-checkpoint", "dl-metrics", "dl-ensemble"]) $(id).hidden = true;
+  for (const id of ["dl-config", "dl-checkpoint", "dl-state", "dl-metrics", "dl-ensemble"])
+    $(id).hidden = true;
   form.lock(false);
   sync();
 }
@@ -169,54 +198,98 @@ $("reset").onclick = () => {
 const trainingTitle = (c, floor) =>
   `${floor === null ? "Loss: the variational free energy F_q" : "Variational free energy F_q"} and ESS per batch of ${c.train.batch}`;
 
-/** The training curves; the figure's data-step says which step it shows. */
-const drawTraining = throttled(async () => {
-  const step = points.at(-1).step;
-  const figure = lf.trainingFigure(points, {
-    lossFloor: info.lossFloor,
-    title: trainingTitle(info.config, info.lossFloor),
-    width: figureWidth(),
-  });
-  await draw($("chart-training"), figure);
-  $("chart-training").dataset.step = step;
-}, 1500);
+/** Training histories longer than this are thinned for drawing (charts.js keeps their extremes). */
+const CURVE_POINTS = 1500;
+
+/** The training curves, from the history in the figure worker; data-step says which step they show. */
+function drawTraining(urgent = false) {
+  show(
+    $("chart-training"),
+    () => ({
+      fn: "trainingFigure",
+      series: "training",
+      args: [
+        {
+          lossFloor: info.lossFloor,
+          title: trainingTitle(info.config, info.lossFloor),
+          width: figureWidth(),
+        },
+      ],
+      cap: CURVE_POINTS,
+      step: points.at(-1).step,
+    }),
+    { urgent },
+  );
+}
 
 const figureWidth = () => Math.max(220, Math.min(560, $("chart-training").clientWidth - 130));
 
 function drawGrids(m) {
   const c = info.config;
   const label = `step ${m.step}`;
-  const figure =
+  const job =
     c.theory.kind === "u1" && c.theory.latticeShape.length === 2
-      ? lf.plaquetteSampleFigure({
-          latticeShape: c.theory.latticeShape,
-          theory: c.theory,
-          label: `16 independent draws, ${label}`,
-          panels: [
-            { title: "Prior z", angles: m.prior },
-            { title: `Flow x = f(z), ${label}`, angles: m.flow },
+      ? {
+          fn: "plaquetteSampleFigure",
+          args: [
+            {
+              latticeShape: c.theory.latticeShape,
+              theory: c.theory,
+              label: `16 independent draws, ${label}`,
+              panels: [
+                { title: "Prior z", angles: m.prior },
+                { title: `Flow x = f(z), ${label}`, angles: m.flow },
+              ],
+            },
           ],
-        })
-      : lf.sampleGridFigure({
-          latticeShape: info.configShape,
-          theory: c.theory,
-          panels: [
-            { title: "Prior z: 16 independent draws", configs: m.prior },
-            { title: `Flow x = f(z), same z, ${label}`, configs: m.flow },
+        }
+      : {
+          fn: "sampleGridFigure",
+          args: [
+            {
+              latticeShape: info.configShape,
+              theory: c.theory,
+              panels: [
+                { title: "Prior z: 16 independent draws", configs: m.prior },
+                { title: `Flow x = f(z), same z, ${label}`, configs: m.flow },
+              ],
+            },
           ],
-        });
-  void draw($("chart-samples"), figure).then(() => {
-    $("chart-samples").dataset.step = m.step;
-  });
+        };
+  show($("chart-samples"), () => ({ ...job, step: m.step }));
   if (m.rg)
-    void draw(
-      $("chart-rg"),
-      lf.rgFigure({ levels: m.rg, spinExpectation: c.theory.kind === "ising", theory: c.theory, label }),
-    );
+    show($("chart-rg"), () => ({
+      fn: "rgFigure",
+      args: [{ levels: m.rg, spinExpectation: c.theory.kind === "ising", theory: c.theory, label }],
+    }));
+}
+
+/** S_eff against S and the log-weights of the last training batches. */
+function drawWeights(m) {
+  const steps = m.from === m.to ? `step ${m.to}` : `steps ${m.from}–${m.to}`;
+  weightFigures($("chart-action"), $("chart-logw"), {
+    logw: Float64Array.from(m.logp, (p, i) => p - m.logq[i]),
+    logq: m.logq,
+    label: `${m.logp.length} training draws x ~ q, ${steps}`,
+    lnZ: info.lossFloor === null ? null : -info.lossFloor,
+    step: m.to,
+  });
+}
+
+/** The history of an opened run (its metrics.jsonl), up to its checkpoint's step. */
+function showHistory(step) {
+  const records = openedHistory.filter((r) => Number.isInteger(r?.step) && r.step > 0 && r.step <= step);
+  openedHistory = [];
+  if (records.length === 0) return;
+  // metrics.jsonl's lines as the page writes them: without the CLI's seconds.
+  points = records.map(({ seconds: _, ...r }) => r);
+  append("training", points);
+  drawTraining(true);
 }
 
 function onStep(records, at) {
   points.push(...records);
+  append("training", records);
   const last = points.at(-1);
   progress.step = last.step;
   let rate = "";
@@ -241,7 +314,14 @@ function onMessage(m) {
       if (loaded) {
         form.set(m.config);
         form.lock(true);
-        status(`Opened a run at step ${m.step}: ${describe(m.config)}. Run MH to sample it.`);
+        showHistory(m.step);
+        const adam =
+          m.adam === "restored"
+            ? "Adam's moments and the random stream from train_state.safetensors, as latticeflow train --resume"
+            : "no train_state.safetensors: Adam starts afresh (zero moments, step count 0) and the random stream from the seed, so this is not latticeflow train --resume's run";
+        // Shown again when sampling ends, until the run trains.
+        trainingStatus = `Opened a run at step ${m.step}: ${describe(m.config)}. Run MH to sample it; raise steps and press Train to train it on (${adam}).`;
+        status(trainingStatus);
       } else status("Ready.");
       if (afterReady) worker.postMessage({ type: afterReady });
       afterReady = null;
@@ -250,7 +330,7 @@ function onMessage(m) {
       progress = { step: m.step, steps: m.steps };
       phase = m.running ? "running" : m.step >= m.steps ? "done" : "paused";
       speed = null;
-      if (!m.running && points.length > 0) void drawTraining.now();
+      if (!m.running && points.length > 0) drawTraining(true);
       if (phase === "done" && trainingStatus) status((trainingStatus += " · done"));
       break;
     case "step":
@@ -258,6 +338,9 @@ function onMessage(m) {
       break;
     case "grids":
       drawGrids(m);
+      break;
+    case "weights":
+      drawWeights(m);
       break;
     case "mh":
       phase = settled();
@@ -273,6 +356,7 @@ function onMessage(m) {
     case "export":
       offer($("dl-config"), "config.json", m.config, "application/json");
       offer($("dl-checkpoint"), "checkpoint.safetensors", m.checkpoint);
+      offer($("dl-state"), "train_state.safetensors", m.trainState);
       offer(
         $("dl-metrics"),
         "metrics.jsonl",
@@ -321,13 +405,18 @@ async function openRun(files) {
     const run = await readRun(files);
     reset();
     loaded = true;
-    worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
-    worker.onmessage = (e) => onMessage(e.data);
-    worker.onerror = (e) => onMessage({ type: "error", message: e.message || "the lab worker failed" });
+    openedHistory = run.metrics;
+    worker = labWorker();
     phase = "starting";
     form.lock(true);
     status("Opening the run…");
-    worker.postMessage({ type: "load", ...run, threads: DEFAULT_THREADS });
+    worker.postMessage({
+      type: "load",
+      config: run.config,
+      checkpoint: run.checkpoint,
+      trainState: run.trainState,
+      threads: DEFAULT_THREADS,
+    });
   } catch (e) {
     status(`Error: ${e.message}`, true);
   }
@@ -354,7 +443,7 @@ const settled = () => (progress.step >= progress.steps ? "done" : "paused");
 function sync() {
   const valid = form.errors.size === 0;
   const ready = phase === "paused" || phase === "done";
-  const trainable = !loaded && valid && (phase === "idle" || phase === "paused");
+  const trainable = valid && (phase === "idle" || phase === "paused");
   $("train").disabled = !trainable;
   $("train").textContent = phase === "paused" && points.length > 0 ? "Resume" : "Train";
   $("pause").disabled = phase !== "running";
@@ -362,7 +451,7 @@ function sync() {
   $("reset").disabled = worker === null;
   $("mh").disabled = !ready;
   $("hmc").disabled = !ready;
-  $("export").disabled = !ready || loaded;
+  $("export").disabled = !ready;
   $("ensemble").disabled = !ready || !hasChain;
   $("preset").disabled = worker !== null;
   $("locked").hidden = worker === null;

@@ -3,8 +3,7 @@
  * run, 16 distinct states it accepted) and HMC of the same theory, each with the measurement
  * table of `latticeflow measure` (Γ-method errors, τ_int, cost per independent sample).
  */
-import { draw } from "./charts.js";
-import * as lf from "./lib.js";
+import { show } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -56,9 +55,26 @@ function table(rows) {
   return box;
 }
 
+/** Draw the library's figure `fn` of `input` into `el` now. */
+const figure = (el, fn, input) => show(el, () => ({ fn, args: [input] }), { urgent: true });
+
 function topology(el, data, label) {
-  if (!data) return;
-  void draw(el, lf.topologyFigure({ ...data, label }));
+  if (data) figure(el, "topologyFigure", { ...data, label });
+}
+
+/**
+ * S_eff against S and the histogram of log w of `n` draws x ~ q given their log w = −S − log q
+ * and log q (`latticeflow plot`'s action figure, and the log-weight figure).
+ */
+export function weightFigures(elAction, elLogw, { logw, logq, label, lnZ, step }, urgent = false) {
+  const sEff = Float64Array.from(logq, (q) => -q);
+  const s = Float64Array.from(logw, (w, i) => -w - logq[i]);
+  show(elAction, () => ({ fn: "actionFigure", args: [{ sEff, s, label, size: 280 }], step }), { urgent });
+  show(
+    elLogw,
+    () => ({ fn: "logWeightFigure", args: [{ logw, label, lnZ, width: 340, height: 200 }], step }),
+    { urgent },
+  );
 }
 
 export function showMh(m, info) {
@@ -70,24 +86,34 @@ export function showMh(m, info) {
     `${m.seconds.toFixed(2)} s on ${c.train.threads} thread${c.train.threads > 1 ? "s" : ""}.`;
   $("table-mh").replaceChildren(table(m.rows));
   const title = `${m.statesShown} distinct states the chain accepted (of ${m.distinct}), in chain order`;
-  const figure =
-    c.theory.kind === "u1" && c.theory.latticeShape.length === 2
-      ? lf.plaquetteSampleFigure({
-          latticeShape: c.theory.latticeShape,
-          theory: c.theory,
-          label: "flow MH",
-          panels: [{ title, angles: m.states }],
-        })
-      : lf.sampleGridFigure({
-          latticeShape: info.configShape,
-          theory: c.theory,
-          panels: [{ title, configs: m.states }],
-        });
-  void draw($("chart-states"), figure);
-  void draw(
-    $("chart-history-mh"),
-    lf.historyFigure({ rows: m.history, label: `flow MH chain, ${m.n} proposals` }),
+  if (c.theory.kind === "u1" && c.theory.latticeShape.length === 2)
+    figure($("chart-states"), "plaquetteSampleFigure", {
+      latticeShape: c.theory.latticeShape,
+      theory: c.theory,
+      label: "flow MH",
+      panels: [{ title, angles: m.states }],
+    });
+  else
+    figure($("chart-states"), "sampleGridFigure", {
+      latticeShape: info.configShape,
+      theory: c.theory,
+      panels: [{ title, configs: m.states }],
+    });
+  weightFigures(
+    $("chart-action-mh"),
+    $("chart-logw-mh"),
+    {
+      logw: m.logw,
+      logq: m.logq,
+      label: `${m.n} MH proposals x ~ q`,
+      lnZ: info.lossFloor === null ? null : -info.lossFloor,
+    },
+    true,
   );
+  figure($("chart-history-mh"), "historyFigure", {
+    rows: m.history,
+    label: `flow MH chain, ${m.n} proposals`,
+  });
   topology($("chart-topology-mh"), m.topology, `flow MH, ${m.n} proposals`);
 }
 
@@ -96,9 +122,9 @@ export function showHmc(m) {
     `HMC, ${m.n} trajectories after ${m.therm} of thermalisation (10 leapfrog steps, step size ` +
     `${m.stepSize.toFixed(4)} tuned to acceptance 0.8): acceptance ${m.acceptance.toFixed(3)}; ${m.seconds.toFixed(2)} s on 1 thread.`;
   $("table-hmc").replaceChildren(table(m.rows));
-  void draw(
-    $("chart-history-hmc"),
-    lf.historyFigure({ rows: m.history, label: `HMC chain, ${m.n} trajectories` }),
-  );
+  figure($("chart-history-hmc"), "historyFigure", {
+    rows: m.history,
+    label: `HMC chain, ${m.n} trajectories`,
+  });
   topology($("chart-topology-hmc"), m.topology, `HMC, ${m.n} trajectories`);
 }

@@ -7,10 +7,10 @@
  * terminating this worker (its shard workers go with it).
  *
  * In:  {type: "init", config, threads} | "run" | "pause" | "step" | {type: "lr", lr}
- *      | {type: "mh", n, seed} | {type: "hmc", n, seed} | "export" | "ensemble"
- *      | {type: "load", config, checkpoint: Uint8Array}
- * Out: "ready" | "step" (a batch of step records) | "state" | "grids" | "mh" | "hmc" | "export"
- *      | "ensemble" | "error" (one line).
+ *      | {type: "steps", steps} | {type: "mh", n, seed} | {type: "hmc", n, seed} | "export"
+ *      | "ensemble" | {type: "load", config, checkpoint: Uint8Array, trainState?: Uint8Array}
+ * Out: "ready" | "step" (a batch of step records) | "state" | "grids" | "weights" (log p̃ and
+ *      log q of the last training batches) | "mh" | "hmc" | "export" | "ensemble" | "error" (one line).
  */
 import { analyseChain, hmcRun, mhChain, picture, renormalised } from "./analysis.js";
 import * as lf from "./lib.js";
@@ -19,6 +19,9 @@ import * as lf from "./lib.js";
 const SLICE_MS = 40;
 /** How often the sample grids follow the training (ms). */
 const GRID_MS = 3000;
+/** How often the log-weights of the last batches go to the page (ms), and about how many draws. */
+const WEIGHTS_MS = 1000;
+const WEIGHT_DRAWS = 1024;
 
 let lab = null;
 
@@ -55,9 +58,12 @@ function handle(m) {
       }
       return;
     case "lr":
-      lab.optimizer.setLr(m.lr);
-      lab.config = { ...lab.config, train: { ...lab.config.train, lr: m.lr } };
+    case "steps": {
+      const train = { ...lab.config.train, [m.type]: m[m.type] };
+      lab.optimizer.set(train);
+      lab.config = { ...lab.config, train };
       return;
+    }
     case "mh":
       return void mh(m);
     case "hmc":
@@ -70,24 +76,29 @@ function handle(m) {
 }
 
 /**
- * Adam whose learning rate the page may change between steps: a new rate from the next step on,
- * the moments and the step count kept (docs/web.md).
+ * Adam whose learning rate (and, for the cosine schedule, whose steps) the page may change
+ * between steps: the new settings from the next step on, the moments and the step count kept
+ * (docs/web.md).
  */
 function adjustableAdam(t) {
   let current = lf.adamOf(t);
   return {
     init: (p) => current.init(p),
     update: (g, s, p) => current.update(g, s, p),
-    setLr(lr) {
-      current = lf.adamOf({ ...t, lr });
+    set(train) {
+      current = lf.adamOf(train);
     },
   };
 }
 
 const spawnShard = () => new Worker(new URL("./shard-worker.js", import.meta.url), { type: "module" });
 
-/** Build the model and the trainer of `config` on `threads` threads; weights from the seed. */
-async function init({ config, threads, params, step }) {
+/**
+ * Build the model and the trainer of `config` on `threads` threads; weights from the seed, or
+ * `params` (a checkpoint) at `step`, with `saved` Adam moments, step count and random stream
+ * (a train_state) if given.
+ */
+async function init({ config, threads, params, step, saved }) {
   const c = lf.applySettings(config, { threads }, "the page");
   const t = c.train;
   const { theory, flow } = lf.buildModel(c);
@@ -118,8 +129,26 @@ async function init({ config, threads, params, step }) {
         };
   const state = trainer.init(new lf.Rng(t.seed), params);
   if (step !== undefined) state.step = step;
+  if (saved) {
+    state.opt = saved.opt;
+    state.rng = lf.Rng.fromState(saved.rng);
+    state.rejected = saved.rejected;
+  }
   await trainer.ready(state.params);
-  lab = { config: c, theory, flow, trainer, optimizer, state, running: false, chain: null, lastGrid: 0 };
+  lab = {
+    config: c,
+    theory,
+    flow,
+    trainer,
+    optimizer,
+    state,
+    running: false,
+    chain: null,
+    lastGrid: 0,
+    batches: [],
+    lastWeights: 0,
+    last: saved?.metrics,
+  };
   postMessage({
     type: "ready",
     config: c,
@@ -127,16 +156,37 @@ async function init({ config, threads, params, step }) {
     lossFloor: lf.exactReferences(c.theory).lossFloor,
     configShape: lf.configShapeOf(c.theory),
     size: theory.size,
+    adam: saved ? "restored" : params ? "fresh" : "new",
   });
   sendGrids();
 }
 
-/** A run trained by the CLI: its config.json and checkpoint, checked as `latticeflow sample` does. */
-async function load({ config, checkpoint, threads }) {
+const dtypeTag = (dtype) => (dtype === "float32" ? "F32" : "F64");
+
+/** The parts of a run its weights and random stream depend on (src/cli/run-dir.ts checks the same). */
+const fixedPart = (c) => JSON.stringify([c.theory, c.flow, c.train.dtype, c.train.seed, c.train.batch]);
+
+/**
+ * A run trained by the CLI (or downloaded from this page): config.json and the checkpoint,
+ * checked as `latticeflow sample` checks them, and train_state.safetensors if given (Adam's
+ * moments and step count, the random stream: `latticeflow train --resume` reads the same).
+ */
+async function load({ config, checkpoint, trainState, threads }) {
   const c = lf.parseRunConfig(config, "config.json");
   const file = lf.decodeSafetensors(checkpoint);
+  if (file.metadata.config !== undefined) {
+    const trained = lf.parseRunConfig(
+      JSON.parse(file.metadata.config),
+      "checkpoint.safetensors (metadata 'config')",
+    );
+    if (fixedPart(trained) !== fixedPart(c))
+      throw new Error(
+        "config.json does not match checkpoint.safetensors (theory, flow, dtype, seed or batch differ): they are not of one run",
+      );
+  }
   const { flow } = lf.buildModel(c);
   const like = flow.initParams(new lf.Rng(c.train.seed), c.train.dtype);
+  const tag = dtypeTag(c.train.dtype);
   const params = {};
   for (const [k, p] of Object.entries(like)) {
     const s = file.tensors[k];
@@ -146,18 +196,55 @@ async function load({ config, checkpoint, threads }) {
       throw new Error(
         `checkpoint.safetensors: tensor '${k}' has shape [${s.shape}], config.json implies [${p.shape}]`,
       );
-    if (s.dtype !== (c.train.dtype === "float32" ? "F32" : "F64"))
+    if (s.dtype !== tag)
       throw new Error(
         `checkpoint.safetensors: tensor '${k}' is ${s.dtype}, config.json says ${c.train.dtype}`,
       );
+    if (!s.data.every(Number.isFinite))
+      throw new Error(`checkpoint.safetensors: tensor '${k}' holds non-finite values`);
     params[k] = new lf.Tensor(s.data, p.shape);
   }
-  await init({
-    config: c,
-    threads: Math.min(threads, c.train.batch),
-    params,
-    step: Number(file.metadata.step ?? 0),
-  });
+  const step = Number(file.metadata.step ?? 0);
+  const saved = trainState ? readTrainState(trainState, like, step, tag) : undefined;
+  await init({ config: c, threads: Math.min(threads, c.train.batch), params, step, saved });
+}
+
+/** train_state.safetensors as src/cli/run-dir.ts writes it: `mu.<name>`, `nu.<name>`; step, count, rng, rejected, metrics. */
+function readTrainState(bytes, like, step, tag) {
+  const file = lf.decodeSafetensors(bytes);
+  const m = file.metadata;
+  if (Number(m.step) !== step)
+    throw new Error(
+      `checkpoint.safetensors is from step ${step} but train_state.safetensors from step ${m.step}: they are not of one save`,
+    );
+  const mu = {};
+  const nu = {};
+  for (const [k, p] of Object.entries(like)) {
+    const a = file.tensors[`mu.${k}`];
+    const b = file.tensors[`nu.${k}`];
+    if (!a || !b || a.shape.join(",") !== p.shape.join(",") || a.dtype !== tag || b.dtype !== tag)
+      throw new Error(`train_state.safetensors: optimiser moments for '${k}' are missing or mis-shaped`);
+    mu[k] = a.data;
+    nu[k] = b.data;
+  }
+  let rng;
+  try {
+    rng = JSON.parse(m.rng ?? "");
+  } catch {
+    throw new Error("train_state.safetensors: metadata 'rng' is not valid JSON");
+  }
+  let metrics;
+  try {
+    metrics = m.metrics === undefined ? undefined : JSON.parse(m.metrics);
+  } catch {
+    metrics = undefined;
+  }
+  return {
+    opt: { count: Number(m.count), mu, nu },
+    rng: { seed: rng.seed, counter: rng.counter },
+    rejected: Number(m.rejected ?? 0),
+    metrics: metrics?.step === step ? metrics : undefined,
+  };
 }
 
 /** A step's line of metrics.jsonl, as `latticeflow train` writes it (its seconds aside). */
@@ -169,11 +256,20 @@ function record(m) {
   return r;
 }
 
+/** One training step: its record, its batch's log p̃ and log q kept for the log-weight figures. */
+function trainStep() {
+  const m = lab.trainer.step(lab.state);
+  const r = record(m);
+  lab.last = r;
+  const keep = Math.max(1, Math.ceil(WEIGHT_DRAWS / lab.config.train.batch));
+  lab.batches.push({ step: m.step, logp: m.batchLogp, logq: m.batchLogq });
+  if (lab.batches.length > keep) lab.batches.shift();
+  return r;
+}
+
 function trainSteps(n) {
   const out = [];
-  for (let k = 0; k < n && lab.state.step < lab.config.train.steps; k++) {
-    out.push(record(lab.trainer.step(lab.state)));
-  }
+  for (let k = 0; k < n && lab.state.step < lab.config.train.steps; k++) out.push(trainStep());
   postMessage({ type: "step", records: out, at: performance.now() });
 }
 
@@ -192,10 +288,11 @@ async function loop() {
     const t0 = performance.now();
     const records = [];
     while (performance.now() - t0 < SLICE_MS && lab.state.step < lab.config.train.steps) {
-      records.push(record(lab.trainer.step(lab.state)));
+      records.push(trainStep());
     }
     postMessage({ type: "step", records, at: performance.now() });
     if (performance.now() - lab.lastGrid > GRID_MS) sendGrids();
+    else if (performance.now() - lab.lastWeights > WEIGHTS_MS) sendWeights();
     await yieldToQueue();
   }
   lab.running = false;
@@ -207,8 +304,29 @@ function sendState() {
   postMessage({ type: "state", running: lab.running, step: lab.state.step, steps: lab.config.train.steps });
 }
 
+/** log p̃ = −S and log q of the last training batches (about WEIGHT_DRAWS draws x ~ q). */
+function sendWeights() {
+  lab.lastWeights = performance.now();
+  const b = lab.batches;
+  if (b.length === 0) return;
+  const n = b.reduce((a, x) => a + x.logp.length, 0);
+  const logp = new Float64Array(n);
+  const logq = new Float64Array(n);
+  let o = 0;
+  for (const x of b) {
+    logp.set(x.logp, o);
+    logq.set(x.logq, o);
+    o += x.logp.length;
+  }
+  postMessage({ type: "weights", from: b[0].step, to: b.at(-1).step, logp, logq }, [
+    logp.buffer,
+    logq.buffer,
+  ]);
+}
+
 /** 16 independent flow draws and their prior draws z, from a fixed z: the same z at every step. */
 function sendGrids() {
+  sendWeights();
   const t = lab.config.train;
   const n = 16;
   const z = lab.flow.prior.sample(new lf.Rng(t.seed + 7919), n, t.dtype);
@@ -232,18 +350,36 @@ function mh({ n, seed, batch }) {
   postMessage({ type: "mh", seconds, ...analyseChain(lab, chain, seconds) });
 }
 
-/** config.json and checkpoint.safetensors as `latticeflow train` writes them. */
+/**
+ * config.json, checkpoint.safetensors and train_state.safetensors as `latticeflow train` writes
+ * them (src/cli/run-dir.ts), so `latticeflow train --resume` continues the page's run.
+ */
 function exportRun() {
   const c = lab.config;
+  const s = lab.state;
+  const tag = dtypeTag(c.train.dtype);
   const tensors = {};
-  for (const [name, p] of Object.entries(lab.state.params))
-    tensors[name] = { dtype: c.train.dtype === "float32" ? "F32" : "F64", shape: [...p.shape], data: p.data };
+  const moments = {};
+  for (const [name, p] of Object.entries(s.params)) {
+    tensors[name] = { dtype: tag, shape: [...p.shape], data: p.data };
+    moments[`mu.${name}`] = { dtype: tag, shape: [...p.shape], data: s.opt.mu[name] };
+    moments[`nu.${name}`] = { dtype: tag, shape: [...p.shape], data: s.opt.nu[name] };
+  }
+  const step = String(s.step);
   const checkpoint = lf.encodeSafetensors(tensors, {
     format: "latticeflow",
-    step: String(lab.state.step),
+    step,
     config: JSON.stringify(c),
   });
-  return { config: `${JSON.stringify(c, null, 2)}\n`, checkpoint, step: lab.state.step };
+  const meta = {
+    step,
+    count: String(s.opt.count),
+    rng: JSON.stringify(s.rng.state()),
+    rejected: String(s.rejected),
+  };
+  if (lab.last?.step === s.step) meta.metrics = JSON.stringify(lab.last);
+  const trainState = lf.encodeSafetensors(moments, meta);
+  return { config: `${JSON.stringify(c, null, 2)}\n`, checkpoint, trainState, step: s.step };
 }
 
 /** The last MH chain as float64 .npy [N, ...configShape] (numpy.load reads it). */

@@ -46,6 +46,7 @@ import { correlationFigure } from "../plots/specs/correlations.js";
 import { correlatorFigure } from "../plots/specs/correlator.js";
 import { type EraRecord, eraStripFigure } from "../plots/specs/eras.js";
 import { historyFigure } from "../plots/specs/history.js";
+import { logWeightFigure } from "../plots/specs/log-weights.js";
 import { magnetizationFigure } from "../plots/specs/magnetization.js";
 import { plaquetteSampleFigure } from "../plots/specs/plaquettes.js";
 import { sampleGridFigure } from "../plots/specs/samples.js";
@@ -179,6 +180,12 @@ function flowFigures(
   const sEff = Float64Array.from(logq.data, (q) => -q);
   const zs = Float64Array.from(z.data);
   const action = actionFigure({ sEff, s, label: `${opts.n} flow samples x ~ q (checkpoint)` });
+  const floor = exactReferences(config.theory).lossFloor;
+  const logWeights = logWeightFigure({
+    logw: Float64Array.from(s, (si, i) => -si + sEff[i]!),
+    label: `${opts.n} flow samples x ~ q (checkpoint)`,
+    lnZ: floor === null ? null : -floor,
+  });
   // NeuralRG's pictures need the scales of a MERA; a TEBD flow has none (every layer acts on the
   // full lattice, no latent variable belongs to a scale), so it gets neither rg nor rg-scales.
   // (A Z₂-symmetrised MERA is drawn through its base flow: the scales are the base's.)
@@ -209,7 +216,7 @@ function flowFigures(
           correlationFigure({ configs: xs, latticeShape: configShape, label: "flow" }),
         ];
   return {
-    figures: [...pictures, action, ...rg],
+    figures: [...pictures, action, logWeights, ...rg],
     offset: action.notes?.offset ?? Number.NaN,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The page's training speed against the CLI's (BENCHMARKS.md, "The page"): the same preset, seed
  * and thread count, one after the other on this machine. Needs `npm run build` and
- * `npm run build:web`; run with `npx vite-node test/web/page-speed.ts [steps] [rounds]`.
+ * `npm run build:web`; run with `npx vite-node test/web/page-speed.ts [steps] [rounds]`
+ * (LATTICEFLOW_SITE=dir: another build of the page).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +13,8 @@ import { serveStatic } from "./static-server.js";
 
 const steps = Number(process.argv[2] ?? 300);
 const rounds = Number(process.argv[3] ?? 2);
-const site = await serveStatic(join(__dirname, "..", "..", "web-dist"));
+/** The built site: web-dist/, or LATTICEFLOW_SITE (e.g. an older build to compare with). */
+const site = await serveStatic(process.env.LATTICEFLOW_SITE ?? join(__dirname, "..", "..", "web-dist"));
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
 const tmp = mkdtempSync(join(tmpdir(), "latticeflow-speed-"));
 

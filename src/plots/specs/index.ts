@@ -17,6 +17,12 @@ export { type CorrelationInput, correlationFigure } from "./correlations.js";
 export { type CorrelatorInput, correlatorFigure, type TimePointLike } from "./correlator.js";
 export { type EraRecord, type EraStripInput, eraStripFigure, spreadIndices } from "./eras.js";
 export { acfPanel, type GammaSummary, type HistoryInput, type HistoryRow, historyFigure } from "./history.js";
+export {
+  type LogWeightInput,
+  type LogWeightSummary,
+  logWeightFigure,
+  logWeightSummary,
+} from "./log-weights.js";
 export { type MagnetizationInput, magnetizationFigure } from "./magnetization.js";
 export {
   chargeOf,
