@@ -20,6 +20,7 @@
  * not, it does not hide it.
  */
 import * as math from "../math/index.js";
+import { logsumexp } from "./reweighting.js";
 
 export interface BridgeEstimate {
   lnZ: number;
@@ -116,11 +117,7 @@ export function bridgeLogZ(logwQ: Float64Array, logwP: Float64Array, blocks = 32
     checkLogWeights(a, name);
   }
   // Start at the importance-sampling estimate from q's draws, clamped to a finite value.
-  let m = Number.NEGATIVE_INFINITY;
-  for (const l of logwQ) if (l > m) m = l;
-  let sum = 0;
-  for (const l of logwQ) sum += math.exp(l - m);
-  let r0 = m + math.log(sum / logwQ.length);
+  let r0 = logsumexp(logwQ) - math.log(logwQ.length);
   if (!Number.isFinite(r0)) r0 = 0;
   const full = (logw: Float64Array): Sample => ({ logw, skipFrom: 0, skipTo: 0 });
   const lnZ = solve(full(logwP), full(logwQ), r0);
