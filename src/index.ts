@@ -71,6 +71,13 @@ export {
 } from "./flows/plaquette-masks.js";
 export { NormalPrior, type Prior } from "./flows/prior.js";
 export { type RealNvpMlpConfig, realNvpMlpFlow, realNvpPartition } from "./flows/realnvp-mlp.js";
+export {
+  odeStepsOf,
+  refineOdeSolver,
+  type SolverErrorEstimate,
+  sampleSolverError,
+  solverError,
+} from "./flows/solver-error.js";
 export { gaugeCouplingLayer, type U1GaugeFlowConfig, u1GaugeFlow } from "./flows/u1-flow.js";
 export { UniformPrior } from "./flows/uniform-prior.js";
 export { Z2EquivariantConditioner } from "./flows/z2-equivariant-conditioner.js";
@@ -220,6 +227,7 @@ export {
   globalNorm,
   type Optimizer,
 } from "./train/adam.js";
+export { type BatchSpec, batchAt, batchScheduleOf } from "./train/batch-schedule.js";
 export {
   GRADIENT_ESTIMATORS,
   type GradientEstimator,
@@ -240,7 +248,15 @@ export { pathGradient } from "./train/path-gradient.js";
 export { reinforce } from "./train/reinforce.js";
 export { ReplayBuffer } from "./train/replay-buffer.js";
 export { type KlAux, reverseKl, reverseKlShare, reverseKlTerms } from "./train/reverse-kl.js";
-export { cosineDecay, type LearningRate, learningRateAt, learningRateOf } from "./train/schedule.js";
+export {
+  cosineDecay,
+  type LearningRate,
+  type LearningRateSpec,
+  learningRateAt,
+  learningRateOf,
+  STEP_DECAY_FACTOR,
+  stepDecay,
+} from "./train/schedule.js";
 export {
   createTrainer,
   type StepExtras,

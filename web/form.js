@@ -11,7 +11,7 @@ export const SOURCE = "the page";
 const ENUMS = {
   boundary: ["periodic", "open"],
   partition: ["stripes", "checkerboard"],
-  lrSchedule: ["constant", "cosine"],
+  lrSchedule: ["constant", "cosine", "step"],
   dtype: ["float64", "float32"],
   gradientEstimator: ["reparameterization", "path", "reinforce"],
 };
@@ -19,6 +19,10 @@ const ENUMS = {
 /** Optional fields and what their absence means (train-spec.ts, flow-spec.ts). */
 const ABSENT = {
   lrSchedule: "constant",
+  lrDecayEvery: null,
+  lrDecayFactor: 0.5,
+  batchGrowthEvery: null,
+  batchMax: null,
   weightDecay: 0,
   nllWeight: 0,
   klWeight: 1,
@@ -46,6 +50,10 @@ const LABELS = {
   z2Equivariant: "Z₂-equivariant",
   lr: "learning rate",
   lrSchedule: "lr schedule",
+  lrDecayEvery: "lr drops every (steps; empty: off)",
+  lrDecayFactor: "lr drop factor γ",
+  batchGrowthEvery: "batch doubles every (steps; empty: off)",
+  batchMax: "largest batch (empty: off)",
   beta1: "Adam β₁",
   beta2: "Adam β₂",
   clipNorm: "clip norm (empty: off)",
@@ -93,13 +101,27 @@ function optionsOf(config, key) {
   return ENUMS[key];
 }
 
-/** A field's text as typed → the setting's value ("" for a nullable number: null). */
+/** Optional fields that an empty text removes (their absence: off, or the default). */
+const CLEARABLE = ["lrDecayEvery", "lrDecayFactor", "batchGrowthEvery", "batchMax"];
+
+/**
+ * A field's text as typed → the setting's value ("" for a nullable number: null; for a
+ * CLEARABLE field: undefined, the field removed).
+ */
 export function parseField(key, raw, like) {
   if (typeof like === "boolean") return raw === true || raw === "true";
   if (Array.isArray(like) || key === "hidden") return String(raw).split(",").filter(Boolean).map(Number);
   if (typeof like === "string") return String(raw);
-  if (String(raw).trim() === "") return key === "clipNorm" ? null : Number.NaN;
+  if (String(raw).trim() === "")
+    return key === "clipNorm" ? null : CLEARABLE.includes(key) ? undefined : Number.NaN;
   return Number(raw);
+}
+
+/** `config` with `settings` applied as `applySettings` does; a value undefined removes the field. */
+function withSettings(config, settings) {
+  const removed = Object.keys(settings).filter((k) => settings[k] === undefined);
+  const train = Object.fromEntries(Object.entries(config.train).filter(([k]) => !removed.includes(k)));
+  return lf.applySettings({ ...config, train }, settings, SOURCE);
 }
 
 /** Fields that may change while a run exists: they change neither the model nor its random stream. */
@@ -166,11 +188,32 @@ export function createForm(root, { onChange, onError }) {
       el.disabled = locked && !UNLOCKED.includes(el.name);
   }
 
+  /**
+   * The config with this edit and the values of the fields in error, if together they are
+   * valid, else with this edit alone: fields valid only together (lrSchedule step and
+   * lrDecayEvery, batchGrowthEvery and batchMax) are entered one after the other, the first
+   * shown in error until the last completes them.
+   */
+  function apply(key, raw) {
+    const edit = { [key]: parseField(key, raw, fieldValue(config, key)) };
+    const others = [...errors.keys()].filter((k) => k !== key);
+    if (others.length > 0) {
+      const all = { ...edit };
+      for (const k of others) all[k] = parseField(k, errors.get(k).raw, fieldValue(config, k));
+      try {
+        return { next: withSettings(config, all), with: others };
+      } catch (e) {
+        if (!(e instanceof lf.SpecError)) throw e;
+      }
+    }
+    return { next: withSettings(config, edit), with: [] };
+  }
+
   function edit(key, raw) {
-    const like = fieldValue(config, key);
     try {
-      const next = lf.applySettings(config, { [key]: parseField(key, raw, like) }, SOURCE);
+      const { next, with: also } = apply(key, raw);
       errors.delete(key);
+      for (const k of also) errors.delete(k);
       config = next;
       // A new kind has other fields: their old errors no longer apply.
       const keys = Object.values(sections(config)).flat();

@@ -196,7 +196,7 @@ $("reset").onclick = () => {
 };
 
 const trainingTitle = (c, floor) =>
-  `${floor === null ? "Loss: the variational free energy F_q" : "Variational free energy F_q"} and ESS per batch of ${c.train.batch}`;
+  `${floor === null ? "Loss: the variational free energy F_q" : "Variational free energy F_q"} and ESS per batch of ${c.train.batch}${c.train.batchMax === undefined ? "" : ` growing to ${c.train.batchMax}`}`;
 
 /** Training histories longer than this are thinned for drawing (charts.js keeps their extremes). */
 const CURVE_POINTS = 1500;
@@ -300,7 +300,7 @@ function onStep(records, at) {
   const t = info.config.train;
   trainingStatus =
     `step ${last.step}/${t.steps} · F_q ${last.loss.toFixed(3)}${info.lossFloor === null ? "" : ` (−ln Z ${info.lossFloor.toFixed(3)})`}` +
-    ` · ESS ${last.ess.toFixed(3)} of batch ${t.batch}${rate} · ${t.threads} thread${t.threads > 1 ? "s" : ""}`;
+    ` · ESS ${last.ess.toFixed(3)} of batch ${lf.batchAt(t, last.step - 1)}${rate} · ${t.threads} thread${t.threads > 1 ? "s" : ""}`;
   status(trainingStatus);
   drawTraining();
 }

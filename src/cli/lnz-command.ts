@@ -16,6 +16,9 @@
  * misses: where q under-covers part of p, importance sampling is biased low with too small an
  * error, the bridge is not. A Wolff spin ensemble becomes draws of the Ising relaxation by
  * x | s ~ N(Ks, K). The importance-sampling estimate is reported beside it.
+ *
+ * An ODE flow (`--flow cnf`) is checked first for its solver's error in log q, which
+ * reweighting does not remove (`solver_error`, a warning on stderr: src/cli/solver-check.ts).
  */
 import type { Command } from "commander";
 import { bridgeLogZ } from "../analysis/bridge.js";
@@ -36,6 +39,7 @@ import { flowLogDensity } from "./flow-density.js";
 import { loadEnsemble, SPIN_SAMPLERS } from "./measure-command.js";
 import { loadWeights, readConfig } from "./run-dir.js";
 import { z2Symmetrise } from "./sample-command.js";
+import { commandSolverError, solverErrorValue, solverErrorWarning } from "./solver-check.js";
 
 export interface LnzSummary {
   /** ln Z of the theory (relaxed Ising: of the spins), = ln ∫ e^{−S} + lnZ_shift. */
@@ -60,6 +64,11 @@ export interface LnzSummary {
   n_exact: number | null;
   /** With the bridge: the importance-sampling estimate from the same draws of q; else null. */
   importance: { lnZ: number; lnZ_error: number } | null;
+  /**
+   * ODE flows: max |log q_N − log q_2N| on 64 draws of their own stream (src/cli/solver-check.ts;
+   * null: not finite), warned about on stderr above SOLVER_ERROR_WARN; absent for other flows.
+   */
+  solver_error?: number | null;
 }
 
 /** Samplers whose ensembles are exact draws of p (Markov chains, in order), usable by --bridge. */
@@ -140,6 +149,7 @@ export function runLnz(opts: {
   // Read and check the exact draws before the flow work: a wrong file fails at once.
   const bridgeDraws =
     opts.bridge === undefined ? null : exactDraws(opts.bridge, config.theory, base.split(4));
+  const solver = commandSolverError(flow, params, opts.seed);
   const t0 = performance.now();
   const logw = importanceLogWeights(
     theory,
@@ -181,6 +191,8 @@ export function runLnz(opts: {
     lnZError = b.lnZError;
     nExact = m;
   }
+  const solverWarning = solverErrorWarning(solver, "ln Z", lnZError);
+  if (solverWarning !== null) process.stderr.write(`latticeflow: warning: ${solverWarning}\n`);
   return {
     lnZ,
     lnZ_error: lnZError,
@@ -195,6 +207,7 @@ export function runLnz(opts: {
     method: bridgeDraws === null ? "importance" : "bridge",
     n_exact: nExact,
     importance: bridgeDraws === null ? null : { lnZ: est.lnZ + ref.logZShift, lnZ_error: est.lnZError },
+    ...(solver === null ? {} : { solver_error: solverErrorValue(solver) }),
   };
 }
 
@@ -222,7 +235,7 @@ export function registerLnzCommand(program: Command): void {
     .option(
       "--json",
       "print {lnZ, lnZ_error, lnZ_exact, lnZ_n_sigma, lnZ_shift, F_variational, ess, n, seconds, warning, " +
-        "method, n_exact, importance} as the last line",
+        "method, n_exact, importance, and solver_error for ODE flows} as the last line",
       false,
     )
     .action((o: Record<string, unknown>) => {

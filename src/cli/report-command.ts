@@ -7,7 +7,7 @@
  * to the first). The output path is checked first (a writable directory; an existing report is
  * replaced only with --force), then everything is computed, then the page is written atomically.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { checkOutputFiles, writeFileAtomic } from "../io/files.js";
@@ -16,6 +16,7 @@ import { renderSvg } from "../plots/render.js";
 import { fmtErr } from "../plots/specs/common.js";
 import { printJson } from "./args.js";
 import { UsageError } from "./errors.js";
+import { INIT_FROM_FILE } from "./init-from.js";
 import { type EnsembleReport, isingDeviations, plaquetteDeviation, u1Deviations } from "./measure-command.js";
 import { collectRunFigures, type PlotOptions, plotOptions, withPlotOptions } from "./plot-command.js";
 import { readConfig, readMetrics } from "./run-dir.js";
@@ -52,8 +53,13 @@ const CONFIG_LABELS: Record<string, string> = {
   "flow.partition": "partition",
   "flow.identityInit": "identity initialisation",
   "train.batch": "batch",
+  "train.batchGrowthEvery": "batch doubles every (steps)",
+  "train.batchMax": "largest batch",
   "train.steps": "training steps",
   "train.lr": "Adam learning rate",
+  "train.lrSchedule": "learning-rate schedule",
+  "train.lrDecayEvery": "learning rate drops every (steps)",
+  "train.lrDecayFactor": "factor of each learning-rate drop",
   "train.beta1": "Adam β₁",
   "train.beta2": "Adam β₂",
   "train.clipNorm": "gradient-norm clip",
@@ -67,6 +73,18 @@ const CONFIG_LABELS: Record<string, string> = {
   "train.checkpointEvery": "checkpoint every (steps)",
   "train.threads": "threads",
 };
+
+/** " Its training started from …" for a run trained with --init-from (its init_from.json). */
+function initFromText(run: string | undefined): string {
+  const path = run === undefined ? undefined : join(run, INIT_FROM_FILE);
+  if (path === undefined || !existsSync(path)) return "";
+  try {
+    const r = JSON.parse(readFileSync(path, "utf8")) as { run?: unknown; checkpoint_step?: unknown };
+    return ` Its training started from the weights of run <code>${esc(String(r.run))}</code> (its step ${esc(String(r.checkpoint_step))}).`;
+  } catch {
+    return "";
+  }
+}
 
 function configTable(config: RunConfig): string {
   const rows: string[][] = [];
@@ -310,7 +328,7 @@ export function runReport(opts: ReportOptions): { out: string; figures: number; 
       : `latticeflow ensembles ${all.ensembles.map((r) => basename(r.ensemble.path)).join(", ")}`;
   const from = opts.run ?? (opts.files ?? []).join(", ");
   const intro = c
-    ? `Theory <code>${esc(describeTheory(c.theory))}</code>; flow <code>${esc(describeFlow(c.flow))}</code>, trained by reverse KL (arXiv:1904.12072).`
+    ? `Theory <code>${esc(describeTheory(c.theory))}</code>; flow <code>${esc(describeFlow(c.flow))}</code>, trained by reverse KL (arXiv:1904.12072).${initFromText(opts.run)}`
     : "Ensembles without a run directory.";
   const runSections = c
     ? `<h2>Configuration</h2>

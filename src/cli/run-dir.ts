@@ -2,6 +2,7 @@
  * A run directory (docs/architecture.md):
  *   config.json             the RunConfig
  *   metrics.jsonl           one JSON object per step: {step, loss, logp, logq, ess, accepted, seconds}
+ *                           (+ solverError at the steps an ODE flow's solver is checked)
  *   checkpoint.safetensors  flow weights, PyTorch state_dict names (loads into the notebook's model);
  *                           metadata: step, config
  *   train_state.safetensors Adam moments `mu.<name>`, `nu.<name>`; metadata: step, count, rng,
@@ -45,7 +46,13 @@ export const RUN_FILES = {
 } as const;
 
 /** A step's scalar metrics: a line of metrics.jsonl without its `seconds`. */
-export type StepRecord = Omit<StepMetrics, "batchLogp" | "batchLogq">;
+export type StepRecord = Omit<StepMetrics, "batchLogp" | "batchLogq"> & {
+  /**
+   * ODE flows, at the steps `train` checks: max |log q_N − log q_2N| over a few draws, N the RK4
+   * steps (src/cli/solver-check.ts); null if not finite. Absent at other steps and for other flows.
+   */
+  solverError?: number | null;
+};
 
 /** One line of metrics.jsonl: a step's scalar metrics and the seconds since the start of the invocation. */
 export type MetricRecord = StepRecord & {

@@ -14,7 +14,9 @@
  * The output paths are checked before any work (an existing ensemble is replaced only with
  * --force); a non-finite log q or action (a diverged flow) stops the run before anything is
  * written; the files are written together, the sidecar recording the sha256 of each .npy
- * (src/io/files.ts writeEnsemble); a proposal ESS below 0.01 is warned about on stderr.
+ * (src/io/files.ts writeEnsemble); a proposal ESS below 0.01 is warned about on stderr, and so
+ * is an ODE flow's solver error in log q above SOLVER_ERROR_WARN, which MH does not remove
+ * (src/cli/solver-check.ts; `solver_error` in the JSON summary).
  */
 
 import { basename } from "node:path";
@@ -36,6 +38,7 @@ import { fmt, num, printJson, threadsArg } from "./args.js";
 import { UsageError } from "./errors.js";
 import { flowStateLogq, z2LogDensity } from "./flow-density.js";
 import { loadWeights, readConfig } from "./run-dir.js";
+import { commandSolverError, solverErrorValue, solverErrorWarning } from "./solver-check.js";
 import { nodeSpawn, resolveThreads } from "./threads.js";
 
 export interface SampleOptions {
@@ -94,6 +97,11 @@ export interface SampleSummary {
   seconds: number;
   /** Why the numbers deserve suspicion (a proposal ESS below {@link LOW_PROPOSAL_ESS}), or null. */
   warning: string | null;
+  /**
+   * ODE flows: max |log q_N − log q_2N| on 64 draws of their own stream (src/cli/solver-check.ts;
+   * null: not finite), warned about on stderr above SOLVER_ERROR_WARN; absent for other flows.
+   */
+  solverError?: number | null;
 }
 
 /**
@@ -165,6 +173,9 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   const { params, step } = loadWeights(opts.run, flow.initParams(new Rng(config.train.seed), dtype));
   // Before the work: the ensemble and its companions can be written, and do not exist unless --force.
   checkOutputFiles(ensembleOutputFiles(opts.out), { force: opts.force });
+  const solver = commandSolverError(flow, params, opts.seed);
+  const solverWarning = solverErrorWarning(solver, "the ensemble");
+  if (solverWarning !== null) process.stderr.write(`latticeflow: warning: ${solverWarning}\n`);
   const rng = new Rng(opts.seed);
   const proposalRng = rng.split(1);
   const acceptRng = rng.split(2);
@@ -278,6 +289,7 @@ export function runSampling(opts: SampleOptions): SampleSummary {
       out: opts.out,
       seconds,
       warning: lowEssWarning(ess, opts.mh),
+      ...(solver === null ? {} : { solverError: solverErrorValue(solver) }),
     };
   } finally {
     parallel?.close();
@@ -347,6 +359,7 @@ export function registerSampleCommand(program: Command): void {
           ess: s.ess,
           out: s.out,
           warning: s.warning,
+          ...(s.solverError === undefined ? {} : { solver_error: s.solverError }),
         });
       else {
         const hmc = h

@@ -99,12 +99,40 @@ export const FLOW_FLAGS: readonly SpecFlag[] = [
 
 export const TRAIN_FLAGS: readonly SpecFlag[] = [
   { flag: "--batch <n>", key: "batch", help: "batch size per training step", parse: num("--batch") },
+  {
+    flag: "--batch-growth-every <n>",
+    key: "batchGrowthEvery",
+    help:
+      "double the batch every n steps up to --batch-max: min(batch-max, batch·2^floor(t/n)) at step t " +
+      "(Smith et al., arXiv 1711.00489; plain reverse KL; default off)",
+    parse: num("--batch-growth-every"),
+  },
+  {
+    flag: "--batch-max <n>",
+    key: "batchMax",
+    help: "with --batch-growth-every: the largest batch, at least --batch",
+    parse: num("--batch-max"),
+  },
   { flag: "--steps <n>", key: "steps", help: "total training steps", parse: num("--steps") },
   { flag: "--lr <x>", key: "lr", help: "Adam learning rate", parse: num("--lr") },
   {
     flag: "--lr-schedule <s>",
     key: "lrSchedule",
-    help: "constant (default) or cosine (decays --lr to 0 at the last step)",
+    help:
+      "constant (default), cosine (decays --lr to 0 at the last step) or step " +
+      "(--lr times --lr-decay-factor once every --lr-decay-every steps)",
+  },
+  {
+    flag: "--lr-decay-every <n>",
+    key: "lrDecayEvery",
+    help: "with --lr-schedule step: steps between two drops of the learning rate (required with it)",
+    parse: num("--lr-decay-every"),
+  },
+  {
+    flag: "--lr-decay-factor <x>",
+    key: "lrDecayFactor",
+    help: "with --lr-schedule step: the factor γ of each drop, 0 < γ < 1: lr·γ^floor(t/n) at step t (default 0.5)",
+    parse: num("--lr-decay-factor"),
   },
   {
     flag: "--clip-norm <x>",

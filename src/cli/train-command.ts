@@ -6,6 +6,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import type { Params } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import { ensureOutputDirectory } from "../io/files.js";
 import {
@@ -22,6 +23,7 @@ import { exactReferences } from "../model/references.js";
 import { createParallelTrainer } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import { adamOf } from "../train/adam.js";
+import { batchScheduleOf } from "../train/batch-schedule.js";
 import { gradientEstimatorOf } from "../train/gradient-estimator.js";
 import { objectiveOf } from "../train/mixed-objective.js";
 import { createTrainer, type StepMetrics, type TrainState } from "../train/trainer.js";
@@ -29,6 +31,7 @@ import { fmt, num, printJson } from "./args.js";
 import { mergedConfig, presetConfig, type RunConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 import { frameRecorder, truncateFrames } from "./frames.js";
+import { loadInitialWeights, writeInitFrom } from "./init-from.js";
 import { ERA_STEPS, recordEra, refreshTrainingPlots, truncateEras } from "./plot-command.js";
 import { progressSink } from "./progress.js";
 import {
@@ -46,6 +49,7 @@ import {
   saveTraining,
   writeConfig,
 } from "./run-dir.js";
+import { trainSolverGuard } from "./solver-check.js";
 import {
   addSpecFlags,
   FLOW_FLAGS,
@@ -78,6 +82,8 @@ export interface TrainOptions {
    * its --era-every).
    */
   frameEvery?: number;
+  /** A new run only: start from the weights of the run in this directory (src/cli/init-from.ts). */
+  initFrom?: string;
 }
 
 /**
@@ -107,8 +113,9 @@ export const RESUME_MAY_CHANGE = [
 export const DIVERGENCE = { inARow: 10, window: 20, maxInWindow: 10 } as const;
 
 /**
- * A training run that diverged: one line (the step, what happened, the checkpoint kept, the
- * fix); the CLI exits with code 1. Not the user's input as such, so not a UsageError.
+ * A training run that diverged, or whose ODE solver's log q error passed SOLVER_ERROR_STOP
+ * (src/cli/solver-check.ts): one line (the step, what happened, the checkpoint kept, the fix);
+ * the CLI exits with code 1. Not the user's input as such, so not a UsageError.
  */
 export class DivergenceError extends Error {
   override name = "DivergenceError";
@@ -134,6 +141,8 @@ export interface TrainSummary {
    * steps that report one; null for plain reverse-KL runs.
    */
   mhAcceptance: number | null;
+  /** ODE flows: the last solver check's max |log q_N − log q_2N| (null: not finite); absent for others. */
+  solverError?: number | null;
 }
 
 /** Where a training starts: a checkpoint, or (null) step 0 from the seed. */
@@ -144,6 +153,8 @@ interface Start {
   history: MetricRecord[];
   /** The divergence rule counts the steps of `history` (false after a change of --lr or --clip-norm). */
   countHistory: boolean;
+  /** A new run's initial weights from --init-from (absent: the seed's initialisation). */
+  initParams?: Params;
 }
 
 const valueText = (v: unknown): string =>
@@ -204,6 +215,15 @@ function mhAcceptanceOf(records: readonly { mhAcceptance?: number | null }[]): n
   return a.length > 0 ? finiteMean(a) : null;
 }
 
+/** `{solverError}` of the last record that has a solverError, or {} (no ODE flow, or none checked). */
+function lastSolverError(records: readonly StepRecord[]): { solverError?: number | null } {
+  for (let i = records.length - 1; i >= 0; i--) {
+    const e = records[i]!.solverError;
+    if (e !== undefined) return { solverError: e };
+  }
+  return {};
+}
+
 const finiteMean = (xs: readonly (number | null)[]): number => {
   const f = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x));
   return f.length > 0 ? f.reduce((a, b) => a + b, 0) / f.length : Number.NaN;
@@ -233,6 +253,11 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
   let flow: Flow;
   let theory: ReturnType<typeof buildModel>["theory"];
   if (opts.resume) {
+    if (opts.initFrom !== undefined) {
+      throw new UsageError(
+        `--init-from starts a new run; --resume continues ${opts.out} from its own checkpoint: drop --init-from`,
+      );
+    }
     const out = opts.out;
     const recorded = readConfig(out);
     recoverRunDir(out);
@@ -262,6 +287,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
         threads: config.train.threads,
         lossFloor: exactReferences(config.theory).lossFloor,
         mhAcceptance: mhAcceptanceOf(history.slice(-100)),
+        ...lastSolverError(history),
       };
     }
     // Every check passed: from here on the run directory changes.
@@ -289,7 +315,11 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
       (config.train.weightDecay ?? 0) === (recorded.train.weightDecay ?? 0) &&
       (config.train.nllWeight ?? 0) === (recorded.train.nllWeight ?? 0) &&
       (config.train.klWeight ?? 1) === (recorded.train.klWeight ?? 1) &&
-      (config.train.chainHmc ?? 0) === (recorded.train.chainHmc ?? 0);
+      (config.train.chainHmc ?? 0) === (recorded.train.chainHmc ?? 0) &&
+      config.train.lrDecayEvery === recorded.train.lrDecayEvery &&
+      config.train.lrDecayFactor === recorded.train.lrDecayFactor &&
+      config.train.batchGrowthEvery === recorded.train.batchGrowthEvery &&
+      config.train.batchMax === recorded.train.batchMax;
     start = { config, saved, history: records, countHistory: sameOptimiser };
   } else {
     if (!opts.config) throw new UsageError("no configuration: pass --preset, --config or flags");
@@ -301,10 +331,22 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
       );
     }
     ({ theory, flow } = buildModel(opts.config));
+    const t = opts.config.train;
+    const init =
+      opts.initFrom === undefined
+        ? undefined
+        : loadInitialWeights(opts.initFrom, flow.initParams(new Rng(t.seed), t.dtype));
     ensureOutputDirectory(opts.out, "--out");
     // config.json first: from here on the directory is a run that --resume continues.
     writeConfig(opts.out, opts.config);
-    start = { config: opts.config, saved: null, history: [], countHistory: true };
+    if (init !== undefined) writeInitFrom(opts.out, opts.initFrom!, init.step);
+    start = {
+      config: opts.config,
+      saved: null,
+      history: [],
+      countHistory: true,
+      ...(init === undefined ? {} : { initParams: init.params }),
+    };
   }
   const config = start.config;
   const t = config.train;
@@ -320,6 +362,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
           spec: modelSpecOf(config),
           optimizer,
           batch: t.batch,
+          batchAt: batchScheduleOf(t),
           threads: t.threads,
           spawn: nodeSpawn,
           ...(t.gradientEstimator ? { gradientEstimator: t.gradientEstimator } : {}),
@@ -330,6 +373,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
             theory,
             optimizer,
             batch: t.batch,
+            batchAt: batchScheduleOf(t),
             dtype: t.dtype,
             objective: objectiveOf(t),
             gradientEstimator: gradientEstimatorOf(t),
@@ -344,7 +388,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
 }
 
 interface Trainer {
-  init(rng: Rng): TrainState;
+  init(rng: Rng, params?: Params): TrainState;
   step(state: TrainState): StepMetrics;
   close(): void;
 }
@@ -374,6 +418,7 @@ function stepRecord(r: StepRecord): StepRecord {
   if (r.nll !== undefined) out.nll = r.nll;
   if (r.mhAcceptance !== undefined) out.mhAcceptance = r.mhAcceptance;
   if (r.hmcAcceptance !== undefined) out.hmcAcceptance = r.hmcAcceptance;
+  if (r.solverError !== undefined) out.solverError = r.solverError;
   return out;
 }
 
@@ -411,7 +456,7 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
     savedStep = saved.step;
   } else {
     // The first checkpoint, at step 0: resumable from the first step.
-    state = trainer.init(new Rng(config.train.seed));
+    state = trainer.init(new Rng(config.train.seed), start.initParams);
     saveTraining(out, snapshot(state, undefined), config);
     savedStep = 0;
   }
@@ -434,6 +479,8 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
   process.once("SIGTERM", onSignal);
   const eraEvery = opts.eraEvery ?? ERA_STEPS;
   const recordFrame = frameRecorder(out, config, opts.frameEvery ?? 0);
+  // ODE flows: log q with N against 2N RK4 steps, on draws of its own stream (solver-check.ts).
+  const solver = trainSolverGuard(config, out);
   recordFrame(state.step, state.params);
   const plotEvery = opts.plotEvery ?? 0;
   let plotFailed = false;
@@ -478,6 +525,8 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
       const now = performance.now();
       const seconds = (now - t0) / 1000;
       last = stepRecord(m);
+      const solverError = solver?.check(state.step, state.params, state.step === config.train.steps);
+      if (solverError !== undefined) last.solverError = solverError;
       writeSync(metricsFd, `${JSON.stringify({ ...last, seconds: Number(seconds.toFixed(3)) })}\n`);
       recordEra(out, m, eraEvery);
       recordFrame(state.step, state.params);
@@ -507,6 +556,8 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
           ),
         );
       }
+      const solverStop = solver?.stopLine(savedStep, shellWord(out));
+      if (solverStop) throw new DivergenceError(solverStop);
       if (now - lastYield >= YIELD_MS) {
         await yieldToEventLoop(); // lets a pending SIGINT/SIGTERM set `interrupted`
         lastYield = performance.now();
@@ -534,6 +585,7 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
     threads: config.train.threads,
     lossFloor: exactReferences(config.theory).lossFloor,
     mhAcceptance: mhAcceptanceOf(recentRecords),
+    ...lastSolverError(recentRecords),
   };
 }
 
@@ -575,6 +627,10 @@ export function registerTrainCommand(program: Command): void {
     .option("--config <file>", "JSON file with run settings, {theory, flow, train} (flags override it)")
     .requiredOption("--out <dir>", "run directory")
     .option("--resume", "continue the run in --out from its last checkpoint", false)
+    .option(
+      "--init-from <run>",
+      "start a new run from the weights of another run's checkpoint (same flow; the coupling, the lattice size of convolutional flows and the training settings may differ); Adam starts afresh",
+    )
     .option("--json", "print one JSON summary as the last line", false)
     .option("--quiet", "no progress output", false)
     .option(
@@ -617,6 +673,7 @@ export function registerTrainCommand(program: Command): void {
         plotEvery: o.plotEvery as number | undefined,
         eraEvery: o.eraEvery as number,
         frameEvery: o.eraEvery as number,
+        ...(o.initFrom === undefined ? {} : { initFrom: o.initFrom as string }),
       });
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
@@ -636,6 +693,7 @@ export function registerTrainCommand(program: Command): void {
       checkpoint: s.checkpoint,
       threads: s.threads,
       ...(s.mhAcceptance === null ? {} : { mh_acceptance: s.mhAcceptance }),
+      ...(s.solverError === undefined ? {} : { solver_error: s.solverError }),
     };
     // Interrupted: the JSON summary still (scripts read the last stdout line), but instead of
     // the sentence one line on stderr saying where the run stopped and how to go on.

@@ -241,20 +241,69 @@ export function validateRunConfig(raw: unknown, source: string): RunConfig {
       `${source}: 'train.gradientEstimator' = reinforce with batch ${t.batch} on ${t.threads} thread(s): its baseline needs at least 2 samples per thread; use a batch of at least ${2 * t.threads}`,
     );
   }
+  checkSchedules(t, mixed, source);
+  // The largest batch the run draws: the batch growth's cap if it grows.
+  const largest = t.batchMax ?? t.batch;
   const bytes =
-    t.batch * configShapeOf(c.theory).reduce((a, b) => a * b, 1) * (t.dtype === "float32" ? 4 : 8);
+    largest * configShapeOf(c.theory).reduce((a, b) => a * b, 1) * (t.dtype === "float32" ? 4 : 8);
   if (bytes > 2147483648) {
     throw new SpecError(
-      `${source}: batch ${t.batch} of this lattice needs ${(bytes / 1073741824).toFixed(1)} GiB per field array alone; use a smaller batch or L`,
+      `${source}: batch ${largest} of this lattice needs ${(bytes / 1073741824).toFixed(1)} GiB per field array alone; use a smaller ${t.batchMax === undefined ? "batch" : "'train.batchMax'"} or L`,
     );
   }
   return c;
+}
+
+/**
+ * The schedules' fields go together: the step decay's lrDecayEvery (required) and
+ * lrDecayFactor with lrSchedule step and only with it; batchGrowthEvery with batchMax ≥ batch,
+ * or neither, and not with the mixed objective (whose chains and buffer the batch sizes).
+ */
+function checkSchedules(t: TrainSpec, mixed: "nllWeight" | "klWeight" | null, source: string): void {
+  const schedule = t.lrSchedule ?? "constant";
+  if (schedule === "step" && t.lrDecayEvery === undefined) {
+    throw new SpecError(
+      `${source}: 'train.lrSchedule' = step without 'train.lrDecayEvery': the step decay multiplies the learning rate by 'train.lrDecayFactor' (absent: 0.5) once every 'train.lrDecayEvery' steps; give 'train.lrDecayEvery' (a positive integer)`,
+    );
+  }
+  for (const k of ["lrDecayEvery", "lrDecayFactor"] as const) {
+    if (schedule !== "step" && t[k] !== undefined) {
+      throw new SpecError(
+        `${source}: 'train.${k}' = ${t[k]} with 'train.lrSchedule' = ${schedule}: it sets the step decay, which only 'train.lrSchedule' = step has; give 'train.lrSchedule' step, or drop 'train.${k}'`,
+      );
+    }
+  }
+  const pair = [
+    ["batchGrowthEvery", "batchMax"],
+    ["batchMax", "batchGrowthEvery"],
+  ] as const;
+  for (const [given, missing] of pair) {
+    if (t[given] !== undefined && t[missing] === undefined) {
+      throw new SpecError(
+        `${source}: 'train.${given}' = ${t[given]} without 'train.${missing}': batch growth doubles the batch every 'train.batchGrowthEvery' steps up to 'train.batchMax', and needs both; give 'train.${missing}', or drop 'train.${given}'`,
+      );
+    }
+  }
+  if (t.batchMax !== undefined && t.batchMax < t.batch) {
+    throw new SpecError(
+      `${source}: 'train.batchMax' = ${t.batchMax} is below 'train.batch' = ${t.batch}: batch growth only enlarges the batch; give 'train.batchMax' ≥ ${t.batch}, or a smaller 'train.batch'`,
+    );
+  }
+  if (t.batchGrowthEvery !== undefined && mixed !== null) {
+    throw new SpecError(
+      `${source}: 'train.batchGrowthEvery' with 'train.${mixed}' = ${t[mixed]}: the mixed objective's MH chains and replay buffer are sized by a fixed batch; drop one of them`,
+    );
+  }
 }
 
 /** Training fields a flat (legacy) description may lack: added later, or defaulted. */
 const LEGACY_OPTIONAL = [
   "threads",
   "lrSchedule",
+  "lrDecayEvery",
+  "lrDecayFactor",
+  "batchGrowthEvery",
+  "batchMax",
   "weightDecay",
   "nllWeight",
   "klWeight",

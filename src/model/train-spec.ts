@@ -8,10 +8,29 @@ import { z } from "zod";
 export const TrainSpecSchema = z
   .object({
     batch: z.number().int().positive(),
+    /**
+     * Batch growth (arXiv 1711.00489, src/train/batch-schedule.ts): the batch doubles every this
+     * many steps, min(batchMax, batch·2^⌊t/batchGrowthEvery⌋) at step t. With batchMax, or
+     * neither (absent: a constant batch).
+     */
+    batchGrowthEvery: z.number().int().positive().optional(),
+    /** Batch growth: the largest batch, ≥ batch. With batchGrowthEvery. */
+    batchMax: z.number().int().positive().optional(),
     steps: z.number().int().nonnegative(),
     lr: z.number().finite().positive(),
-    /** How lr changes over the run: constant (absent), or cosine decay to 0 at `steps`. */
-    lrSchedule: z.enum(["constant", "cosine"]).optional(),
+    /**
+     * How lr changes over the run (src/train/schedule.ts): constant (absent), cosine decay to 0
+     * at `steps`, or step decay lr·γ^⌊t/lrDecayEvery⌋ (γ = lrDecayFactor).
+     */
+    lrSchedule: z.enum(["constant", "cosine", "step"]).optional(),
+    /** Step decay: updates between two drops of the rate. Required with lrSchedule step, only with it. */
+    lrDecayEvery: z.number().int().positive().optional(),
+    /** Step decay: the factor γ of each drop, 0 < γ < 1. Absent: 0.5. Only with lrSchedule step. */
+    lrDecayFactor: z
+      .number()
+      .gt(0, "must be between 0 and 1 (exclusive): the factor of each drop of the learning rate")
+      .lt(1, "must be between 0 and 1 (exclusive): the factor of each drop of the learning rate")
+      .optional(),
     beta1: z.number().min(0).lt(1),
     beta2: z.number().min(0).lt(1),
     clipNorm: z.number().finite().positive().nullable(),

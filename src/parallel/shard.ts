@@ -38,7 +38,7 @@ import { buildModel, type Model, type ModelSpec } from "../model/index.js";
 import type { Rng } from "../rng/philox.js";
 import type { Optimizer } from "../train/adam.js";
 import { GRADIENT_ESTIMATORS, type GradientEstimatorName } from "../train/gradient-estimator.js";
-import { finishStep, type StepMetrics, type TrainState } from "../train/trainer.js";
+import { finishStep, type StepMetrics, stepBatch, type TrainState } from "../train/trainer.js";
 
 export type { ModelSpec };
 
@@ -239,6 +239,8 @@ export interface PoolConfig {
 export interface ParallelConfig extends PoolConfig {
   optimizer: Optimizer;
   batch: number;
+  /** The batch of each step from `state.step`, as createTrainer's (batch growth); absent: `batch`. */
+  batchAt?: (step: number) => number;
 }
 
 /**
@@ -487,7 +489,8 @@ export function createParallelSampler(cfg: PoolConfig) {
  */
 export function createParallelTrainer(cfg: ParallelConfig) {
   const pool = createShardPool(cfg);
-  const { optimizer, batch } = cfg;
+  const { optimizer } = cfg;
+  const batchOf = stepBatch(cfg.batch, cfg.batchAt);
   const dtype = cfg.spec.dtype;
   return {
     ...pool,
@@ -497,7 +500,7 @@ export function createParallelTrainer(cfg: ParallelConfig) {
     },
     /** One training step, exactly as createTrainer's step but with the batch on all threads. */
     step(state: TrainState): StepMetrics {
-      const z = pool.flow.prior.sample(state.rng, batch, dtype);
+      const z = pool.flow.prior.sample(state.rng, batchOf(state.step), dtype);
       const { grads, logq, logp } = pool.gradient(state.params, z);
       // The loss as the single-threaded trainer computes it, from the same per-sample values.
       const value = mean(sub(logq, logp)).item();

@@ -12,7 +12,7 @@
  */
 import { allocate, type FloatArray, type Params, Tensor } from "../engine/index.js";
 import * as math from "../math/index.js";
-import { type LearningRate, learningRateAt, learningRateOf } from "./schedule.js";
+import { type LearningRate, type LearningRateSpec, learningRateAt, learningRateOf } from "./schedule.js";
 
 export interface AdamConfig {
   /** A constant, or a schedule: the rate of update t = count − 1 (src/train/schedule.ts). */
@@ -106,15 +106,14 @@ export function adam(config: AdamConfig): Optimizer {
  * A run's optimiser from its training spec (structural: train/ knows no model description), so
  * the CLI, the page's worker and the tests build the same one.
  */
-export function adamOf(t: {
-  lr: number;
-  lrSchedule?: "constant" | "cosine" | undefined;
-  steps: number;
-  beta1: number;
-  beta2: number;
-  clipNorm: number | null;
-  weightDecay?: number | undefined;
-}): Optimizer {
+export function adamOf(
+  t: LearningRateSpec & {
+    beta1: number;
+    beta2: number;
+    clipNorm: number | null;
+    weightDecay?: number | undefined;
+  },
+): Optimizer {
   return adam({
     lr: learningRateOf(t),
     beta1: t.beta1,

@@ -5,6 +5,10 @@
  *     lr(t) = lr_end + ½(lr₀ − lr_end)(1 + cos(π·min(t, T)/T)),
  * which anneals the step size so the last updates average out the gradient noise of small
  * batches instead of bouncing at the constant rate's noise floor.
+ *   step decay (the staircase schedule of flow training since arXiv 1904.12072; optax's
+ *   exponential_decay with staircase=True):
+ *     lr(t) = lr₀·γ^⌊t/n⌋, 0 < γ < 1,
+ * the same annealing in plateaus: the rate drops by γ once every n updates.
  */
 import * as math from "../math/index.js";
 
@@ -15,16 +19,46 @@ export function cosineDecay(lr0: number, steps: number, lrEnd = 0): (step: numbe
   return (t) => lrEnd + 0.5 * (lr0 - lrEnd) * (1 + math.cos((Math.PI * Math.min(t, steps)) / steps));
 }
 
+/** γ of the step decay when a run's spec gives none: the rate halves at every drop. */
+export const STEP_DECAY_FACTOR = 0.5;
+
+/** lr(t) = lr₀·γ^⌊t/every⌋: the rate times `factor` once every `every` updates. */
+export function stepDecay(lr0: number, every: number, factor = STEP_DECAY_FACTOR): (step: number) => number {
+  if (!(Number.isInteger(every) && every >= 1))
+    throw new RangeError(`stepDecay: every must be an integer ≥ 1, got ${every}`);
+  if (!(factor > 0 && factor < 1)) throw new RangeError(`stepDecay: factor must be in (0, 1), got ${factor}`);
+  return (t) => lr0 * math.pow(factor, Math.floor(t / every));
+}
+
 /** The learning rate at update t (0-based). */
 export function learningRateAt(lr: LearningRate, t: number): number {
   return typeof lr === "number" ? lr : lr(t);
 }
 
-/** A run's schedule from its training spec: constant `lr`, or cosine from `lr` to 0 over `steps`. */
-export function learningRateOf(t: {
+/** The fields of a run's training spec that choose its learning rate (structural: train/ knows no spec). */
+export interface LearningRateSpec {
   lr: number;
-  lrSchedule?: "constant" | "cosine" | undefined;
+  lrSchedule?: "constant" | "cosine" | "step" | undefined;
   steps: number;
-}): LearningRate {
-  return t.lrSchedule === "cosine" ? cosineDecay(t.lr, Math.max(1, t.steps)) : t.lr;
+  /** Step decay: updates between two drops (required with lrSchedule step). */
+  lrDecayEvery?: number | undefined;
+  /** Step decay: γ of each drop; absent: STEP_DECAY_FACTOR. */
+  lrDecayFactor?: number | undefined;
+}
+
+/**
+ * A run's schedule from its training spec: constant `lr`, cosine from `lr` to 0 over `steps`,
+ * or step decay of `lr` by `lrDecayFactor` every `lrDecayEvery` updates.
+ */
+export function learningRateOf(t: LearningRateSpec): LearningRate {
+  switch (t.lrSchedule) {
+    case "cosine":
+      return cosineDecay(t.lr, Math.max(1, t.steps));
+    case "step":
+      if (t.lrDecayEvery === undefined)
+        throw new RangeError("learningRateOf: lrSchedule step needs lrDecayEvery, the updates between drops");
+      return stepDecay(t.lr, t.lrDecayEvery, t.lrDecayFactor ?? STEP_DECAY_FACTOR);
+    default:
+      return t.lr;
+  }
 }

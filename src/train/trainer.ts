@@ -69,6 +69,13 @@ export interface TrainerConfig {
    * reported loss is the reverse KL either way. Not with `objective`.
    */
   gradientEstimator?: GradientEstimator;
+  /**
+   * The batch of each step from the steps taken before it, `state.step` (batch growth,
+   * src/train/batch-schedule.ts): a function of the step alone, so a resumed run draws what an
+   * uninterrupted one does. Absent: `batch` at every step. Not with `objective`, whose chains
+   * and replay buffer are sized by `batch`.
+   */
+  batchAt?: (step: number) => number;
 }
 
 /**
@@ -139,6 +146,20 @@ export function finishStep(
   return m;
 }
 
+/**
+ * The batch of the step taken after `step` steps: `batchAt`'s, checked to be a positive
+ * integer, or the constant `batch`. (Also used by the multi-threaded trainer, src/parallel.)
+ */
+export function stepBatch(batch: number, batchAt?: (step: number) => number): (step: number) => number {
+  if (batchAt === undefined) return () => batch;
+  return (step) => {
+    const b = batchAt(step);
+    if (!(Number.isInteger(b) && b >= 1))
+      throw new RangeError(`trainer: batchAt(${step}) must be a positive integer, got ${b}`);
+    return b;
+  };
+}
+
 export function createTrainer(cfg: TrainerConfig) {
   const lossAndGrad = valueAndGradWithAux(reverseKl(cfg.flow, cfg.theory));
   const objective = cfg.objective;
@@ -150,6 +171,11 @@ export function createTrainer(cfg: TrainerConfig) {
     cfg.gradientEstimator === undefined
       ? null
       : valueAndGradWithAux(cfg.gradientEstimator(cfg.flow, cfg.theory));
+  if (objective !== undefined && cfg.batchAt !== undefined)
+    throw new RangeError(
+      "trainer: batch growth needs the plain reverse KL: the mixed objective's chains and buffer are sized by the batch",
+    );
+  const batchOf = stepBatch(cfg.batch, cfg.batchAt);
   /** Each state's chains and buffer (kept beside it, not in it: checkpoints do not hold them). */
   const mixed = new WeakMap<TrainState, MixedObjective>();
   const mixedOf = (state: TrainState, o: MixedObjectiveConfig): MixedObjective => {
@@ -168,7 +194,8 @@ export function createTrainer(cfg: TrainerConfig) {
     },
     /** Advance `state` by one step (in place) and return the step's metrics. */
     step(state: TrainState): StepMetrics {
-      const z = cfg.flow.prior.sample(state.rng, cfg.batch, cfg.dtype);
+      const batch = batchOf(state.step);
+      const z = cfg.flow.prior.sample(state.rng, batch, cfg.dtype);
       if (objective !== undefined) {
         const r = mixedOf(state, objective).step(state.params, z);
         const extra: StepExtras = { loss: r.kl };
@@ -178,7 +205,7 @@ export function createTrainer(cfg: TrainerConfig) {
         return finishStep(cfg.optimizer, state, r.value, r.grads, r.logp, r.logq, extra);
       }
       if (surrogate !== null) {
-        const { value, aux, grads } = surrogate(state.params, z, cfg.batch);
+        const { value, aux, grads } = surrogate(state.params, z, batch);
         // The loss as the plain and the multi-threaded trainers compute it.
         const kl = mean(sub(aux.logq, aux.logp)).item();
         return finishStep(cfg.optimizer, state, value, grads, aux.logp.data, aux.logq.data, { loss: kl });
