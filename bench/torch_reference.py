@@ -13,7 +13,8 @@ JSON line on stdout (the last line); progress goes to stderr.
 
 Workloads: train (one reverse-KL step), sample (prior -> flow -> action for n
 configs, no grad), hmc (phi^4 HMC with an analytic torch.roll force) and ess
-(train from scratch until the 100-step moving average of ESS reaches a target).
+(train from scratch until the 100-step moving average of ESS reaches a target;
+with --ess-draws N, then the ESS over N fresh draws, as `latticeflow lnz` gives it).
 
 --flow realnvp-mlp: RealNVP with MLP conditioners, the model of latticeflow's
 src/flows/realnvp-mlp.ts (stripes partition; Linear/ReLU conditioners over the
@@ -319,7 +320,20 @@ def run_ess(args, action, out, window=100):
                steps=len(history), elapsed_s=time.perf_counter() - t_start,
                final_ess_ma=float(np.mean(history[-window:])) if history else None,
                final_loss_ma=float(np.mean(losses[-window:])) if losses else None,
+               final_loss=losses[-1] if losses else None,
                median_step_ms=float(np.median(times)) if times else None, times_ms=times)
+    if args.ess_draws > 0:
+        # The ESS of the trained flow over many fresh draws, as `latticeflow lnz` takes it: the
+        # batch ESS of 64 samples overstates it (the rare large weights are seldom in a batch).
+        apply = apply_mlp_flow_to_prior if args.flow == 'realnvp-mlp' else apply_flow_to_prior
+        logw = []
+        with torch.no_grad():
+            for start in range(0, args.ess_draws, 1024):
+                x, logq = apply(prior, layers, min(1024, args.ess_draws - start))
+                logw.append(-action(x) - logq)
+        logw = torch.cat(logw)
+        out.update(ess_draws=args.ess_draws,
+                   draws_ess=float(torch.exp(2 * torch.logsumexp(logw, 0) - torch.logsumexp(2 * logw, 0)) / len(logw)))
 
 
 def blas_info():
@@ -351,6 +365,8 @@ def main():
     ap.add_argument('--target-ess', type=float, default=0.25)
     ap.add_argument('--max-seconds', type=float, default=600.0)
     ap.add_argument('--max-steps', type=int, default=10**9, help='ess: stop after this many steps')
+    ap.add_argument('--ess-draws', type=int, default=0,
+                    help='ess: after training, the ESS over this many fresh draws')
     args = ap.parse_args()
     args.hidden = [int(h) for h in args.hidden.split(',') if h.strip()]
 

@@ -7,6 +7,7 @@ export { type BootstrapOptions, bootstrap } from "./analysis/bootstrap.js";
 export { type BridgeEstimate, bridgeLogZ } from "./analysis/bridge.js";
 export { type GammaOptions, type GammaResult, gammaMethod, gammaMethodScalar } from "./analysis/gamma.js";
 export { binMeans, binnedJackknife, type JackknifeResult } from "./analysis/jackknife.js";
+export { type FiveNumberSummary, fiveNumberSummary, quantileSorted } from "./analysis/quantiles.js";
 export {
   essFromLogWeights,
   type LogZEstimate,
