@@ -100,6 +100,18 @@ describe("train --init-from", () => {
     expect(existsSync(deeper)).toBe(false);
   });
 
+  it("refuses to resume a run killed before its first checkpoint, rather than start it from the seed", async () => {
+    const out = join(tmp, "killed");
+    await runTraining({ out, config: configOf({ steps: 0 }), resume: false, quiet: true, initFrom: source });
+    rmSync(join(out, "checkpoint.safetensors"));
+    rmSync(join(out, "train_state.safetensors"));
+    const e = await thrown(runTraining({ out, resume: true, changes: { steps: 2 }, quiet: true }));
+    expect(e.name).toBe("UsageError");
+    expect(e.message).toMatch(
+      /was started with --init-from and stopped before its first checkpoint: delete it/,
+    );
+  });
+
   it("refuses a source that is not a run, and --resume with it", async () => {
     const e = await thrown(
       runTraining({ out: join(tmp, "x"), config: configOf({}), resume: false, quiet: true, initFrom: tmp }),

@@ -31,7 +31,7 @@ import { fmt, num, printJson } from "./args.js";
 import { mergedConfig, presetConfig, type RunConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 import { frameRecorder, truncateFrames } from "./frames.js";
-import { loadInitialWeights, writeInitFrom } from "./init-from.js";
+import { INIT_FROM_FILE, loadInitialWeights, writeInitFrom } from "./init-from.js";
 import { ERA_STEPS, recordEra, refreshTrainingPlots, truncateEras } from "./plot-command.js";
 import { progressSink } from "./progress.js";
 import {
@@ -266,6 +266,13 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
     const saved = hasCheckpoint(out)
       ? loadTraining(out, flow.initParams(new Rng(recorded.train.seed), recorded.train.dtype))
       : null;
+    // A run started by --init-from and killed before its step-0 checkpoint: starting it from
+    // the seed would silently drop the weights it was meant to start from.
+    if (saved === null && existsSync(join(out, INIT_FROM_FILE))) {
+      throw new UsageError(
+        `${out} was started with --init-from and stopped before its first checkpoint: delete it and start it again with --init-from`,
+      );
+    }
     const step = saved?.step ?? 0;
     const target = config.train.steps;
     if (target < step) {
