@@ -4,6 +4,7 @@
  * specs (plain JSON objects) out; rendering lives in src/plots/render.ts (Node) or in a page.
  */
 import type { TopLevelSpec } from "vega-lite";
+import { quantileSorted } from "../../analysis/quantiles.js";
 
 export type { TopLevelSpec };
 
@@ -100,10 +101,7 @@ export function quantile(values: ArrayLike<number>, q: number): number {
   const v = Array.from(values).filter(Number.isFinite);
   if (v.length === 0) return Number.NaN;
   v.sort((a, b) => a - b);
-  const p = Math.min(1, Math.max(0, q)) * (v.length - 1);
-  const lo = Math.floor(p);
-  const hi = Math.min(lo + 1, v.length - 1);
-  return v[lo]! + (p - lo) * (v[hi]! - v[lo]!);
+  return quantileSorted(v, Math.min(1, Math.max(0, q)));
 }
 
 /** A round step (1, 2 or 5 × 10^k) of about span/target. */
