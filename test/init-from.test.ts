@@ -1,7 +1,9 @@
 /**
  * `train --init-from RUN` (src/cli/init-from.ts): a new run starts from another run's weights,
  * across a change of coupling, lattice size (convolutional flows) and dtype; a flow with other
- * tensors is refused with one line and nothing written; a resume refuses the flag.
+ * tensors is refused with one line and nothing written; a resume refuses the flag; a cnf run
+ * moves to a larger lattice with its kernel embedded (src/flows/cnf-kernel-transfer.ts), and is
+ * refused a smaller one or another dimension.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +13,7 @@ import { INIT_FROM_FILE } from "../src/cli/init-from.js";
 import { runReport } from "../src/cli/report-command.js";
 import { loadWeights } from "../src/cli/run-dir.js";
 import { runTraining } from "../src/cli/train-command.js";
+import { embedCnfKernel } from "../src/flows/cnf-kernel-transfer.js";
 import { applySettings, buildModel, presetConfig, type RunConfig } from "../src/model/index.js";
 import { Rng } from "../src/rng/philox.js";
 
@@ -120,5 +123,69 @@ describe("train --init-from", () => {
     expect(existsSync(join(tmp, "x"))).toBe(false);
     const e2 = await thrown(runTraining({ out: source, resume: true, quiet: true, initFrom: source }));
     expect(e2.message).toMatch(/^--init-from starts a new run; --resume continues .*: drop --init-from$/);
+  });
+});
+
+describe("train --init-from, cnf across lattice sizes", () => {
+  const CNF = { flow: "cnf", odeSteps: 2, frequencies: 3, timeFrequencies: 1, hidden: [3, 2] };
+  const cnfConfig = (over: Record<string, unknown>): RunConfig =>
+    applySettings(
+      presetConfig("phi4-notebook"),
+      { ...CNF, L: 4, batch: 4, steps: 2, seed: 3, checkpointEvery: 100, dtype: "float64", ...over },
+      "test",
+    );
+  const small = join(tmp, "cnf4");
+  const large = join(tmp, "cnf8");
+  const smallConfig = cnfConfig({});
+
+  it("starts an L = 8 run from an L = 4 run, its kernel embedded and the rest copied", async () => {
+    await runTraining({ out: small, config: smallConfig, resume: false, quiet: true });
+    const trained = weightsOf(small, smallConfig);
+    const largeConfig = cnfConfig({ L: 8, steps: 0 });
+    await runTraining({ out: large, config: largeConfig, resume: false, quiet: true, initFrom: small });
+    const start = weightsOf(large, largeConfig);
+    const w = trained["0.w"]!;
+    expect(Array.from(start["0.w"]!.data)).toEqual(
+      Array.from(embedCnfKernel(w.data, w.shape[1]!, w.shape[2]!, [4, 4], [8, 8])),
+    );
+    expect(start["0.w"]!.shape[0]).toBeGreaterThan(w.shape[0]!);
+    for (const k of ["0.timeMix", "0.featureMix", "0.omega"])
+      expect(Array.from(start[k]!.data)).toEqual(Array.from(trained[k]!.data));
+    expect(JSON.parse(readFileSync(join(large, INIT_FROM_FILE), "utf8"))).toEqual({
+      run: small,
+      checkpoint_step: 2,
+    });
+    const s = await runTraining({ out: large, resume: true, changes: { steps: 1 }, quiet: true });
+    expect(s.steps).toBe(1);
+    expect(Number.isFinite(s.loss)).toBe(true);
+  });
+
+  it("refuses a smaller lattice and another dimension with one line, writing nothing", async () => {
+    const cases: [string, Record<string, unknown>, string, RegExp][] = [
+      [
+        "cnf2",
+        { L: 2 },
+        large,
+        /lattice \[2,2\] is smaller than \[8,8\] on axis 0.*use --dim 2 --L 8 or larger/,
+      ],
+      [
+        "cnf3d",
+        { dim: 3 },
+        small,
+        /lattice \[4,4\] is 2-d, lattice \[4,4,4\] 3-d.*use --dim 2 --L 4 or larger/,
+      ],
+    ];
+    for (const [name, over, from, message] of cases) {
+      const out = join(tmp, name);
+      const e = await thrown(
+        runTraining({ out, config: cnfConfig(over), resume: false, quiet: true, initFrom: from }),
+      );
+      expect(e.name).toBe("UsageError");
+      expect(e.message).toMatch(/^--init-from .*: its cnf kernel cannot move from lattice /);
+      expect(e.message).toMatch(message);
+      expect(e.message).toMatch(/, or drop --init-from$/);
+      expect(e.message).not.toContain("\n");
+      expect(existsSync(out)).toBe(false);
+    }
   });
 });

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { readConfig, readMetrics } from "../src/cli/run-dir.js";
 import { runSampling } from "../src/cli/sample-command.js";
 import { runTraining } from "../src/cli/train-command.js";
+import { simdSupported } from "../src/engine/index.js";
 import {
   applySettings,
   applyTheorySettings,
@@ -25,6 +26,7 @@ import {
   parseTheorySpec,
   presetConfig,
   SpecError,
+  speedWarnings,
   THEORY_DEFAULTS,
   validateRunConfig,
 } from "../src/model/index.js";
@@ -174,4 +176,20 @@ describe("the notebook's 30 float64 and float32 steps are v0.1's bit for bit", (
       expect(losses).toEqual(ref.losses[dtype]);
     });
   }
+});
+
+describe("speedWarnings", () => {
+  const at = (L: number, dtype: "float32" | "float64", flow = "affine-cnn") =>
+    speedWarnings(applySettings(presetConfig("phi4-notebook"), { L, dtype, flow }, "test"));
+  it.runIf(simdSupported())("warns for float32 affine couplings on rows that are not a multiple of 4", () => {
+    for (const L of [6, 10, 14]) {
+      const w = at(L, "float32");
+      expect(w).toHaveLength(1);
+      expect(w[0]).toContain(`rows of ${L} sites`);
+      expect(w[0]).toContain("--dtype float64");
+      expect(at(L, "float64")).toEqual([]);
+    }
+    for (const L of [4, 8, 12, 16]) expect(at(L, "float32")).toEqual([]);
+    expect(at(6, "float32", "cnf")).toEqual([]);
+  });
 });

@@ -18,6 +18,7 @@ import {
   modelSpecOf,
   PRESETS,
   SpecError,
+  speedWarnings,
 } from "../model/index.js";
 import { exactReferences } from "../model/references.js";
 import { createParallelTrainer } from "../parallel/shard.js";
@@ -342,7 +343,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
     const init =
       opts.initFrom === undefined
         ? undefined
-        : loadInitialWeights(opts.initFrom, flow.initParams(new Rng(t.seed), t.dtype));
+        : loadInitialWeights(opts.initFrom, flow.initParams(new Rng(t.seed), t.dtype), opts.config);
     ensureOutputDirectory(opts.out, "--out");
     // config.json first: from here on the directory is a run that --resume continues.
     writeConfig(opts.out, opts.config);
@@ -357,6 +358,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
   }
   const config = start.config;
   const t = config.train;
+  for (const w of speedWarnings(config)) process.stderr.write(`latticeflow: warning: ${w}\n`);
   const optimizer = adamOf(t);
   // One thread: the plain trainer (or, with --nll-weight/--kl-weight, NeuralRG's mixed
   // objective, whose MH chains and buffer start empty here: not checkpointed, so a resume

@@ -51,4 +51,4 @@ export { acquire, clearPool, poolBytes, release } from "./pool.js";
 export { allocate, type DType, type FloatArray, full, scalar, Tensor, tensor, zeros } from "./tensor.js";
 export { type EluBackend, eluBackend, setEluBackend } from "./wasm/simd-elu.js";
 export { type GemmBackend, gemmBackend, setGemmBackend } from "./wasm/simd-gemm.js";
-export { convBackend, setConvBackend, setWinograd, simdSupported } from "./wasm/simd-runtime.js";
+export { convBackend, setConvBackend, setWinograd, simdApplies, simdSupported } from "./wasm/simd-runtime.js";

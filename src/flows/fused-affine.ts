@@ -4,7 +4,7 @@
  * the fused coupling op of src/engine/fused/coupling.ts (one tape node, WebAssembly kernels).
  * `fusedCouplingFor` recognises that configuration; MaskedCoupling uses it when it matches.
  */
-import { couplingLayer, type Params, type Tensor } from "../engine/index.js";
+import { couplingLayer, type DType, type Params, simdApplies, type Tensor } from "../engine/index.js";
 import { AffineTransformer } from "./affine-transformer.js";
 import { subParams } from "./bijector.js";
 import { CnnConditioner } from "./cnn-conditioner.js";
@@ -34,4 +34,17 @@ export function fusedCouplingFor(
       return { x: r.y, logDet: r.logDet };
     },
   };
+}
+
+/**
+ * Whether the fused coupling runs its WebAssembly SIMD kernels for this lattice and dtype: they
+ * take 2-d lattices, kernel 3, and rows a multiple of the vector lanes (4 sites in float32, 2 in
+ * float64). Elsewhere the same op runs in plain TypeScript, several times slower.
+ */
+export function fusedCouplingUsesSimd(
+  dtype: DType,
+  latticeShape: readonly number[],
+  kernel: number,
+): boolean {
+  return latticeShape.length === 2 && kernel === 3 && simdApplies(dtype, latticeShape[1]!);
 }

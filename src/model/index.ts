@@ -44,6 +44,7 @@ export {
   validateRunConfig,
 } from "./run-config.js";
 export { SpecError } from "./spec-error.js";
+export { speedWarnings } from "./speed-warnings.js";
 export {
   buildTheory,
   checkTheory,
