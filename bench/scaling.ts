@@ -23,11 +23,11 @@
  *   node dist/bench/scaling.js --row E2 [--n 50000] [--hmc-n N] [--hmc-leapfrog K] [--ess-draws 16384] [--seed 1]
  *     [--flow-family affine-cnn|cnf] [--keep DIR] [--out FILE] [-- <extra train flags>]
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type Child, num, runChild, running } from "./child.js";
 
 // ---------------------------------------------------------------- rows and flow families
 
@@ -179,42 +179,10 @@ if (!outFile.endsWith(".json")) refuse(`--out must name a .json file, got '${opt
 
 // ---------------------------------------------------------------- child processes
 
-interface Child {
-  code: number | null;
-  json: Record<string, unknown> | null;
-  /** The last line on stderr: a failing command's one-line reason. */
-  reason: string;
-  /** Wall time of the process. */
-  seconds: number;
-}
-
-const running = new Set<ChildProcess>();
 let interrupted = false;
 
-/** Run the CLI to its end; its summary is the JSON object on the last stdout line. */
-function cli(args: string[]): Promise<Child> {
-  return new Promise((done, fail) => {
-    const t0 = performance.now();
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    running.add(p);
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    p.on("error", fail);
-    p.on("close", (code) => {
-      running.delete(p);
-      let json: Record<string, unknown> | null = null;
-      try {
-        json = JSON.parse(out.trim().split("\n").pop()!);
-      } catch {
-        json = null;
-      }
-      const reason = err.trim().split("\n").pop() ?? "";
-      done({ code, json, reason, seconds: (performance.now() - t0) / 1e3 });
-    });
-  });
-}
+/** Run the CLI to its end. */
+const cli = (args: string[]): Promise<Child> => runChild(process.execPath, [CLI, ...args]);
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
@@ -297,8 +265,6 @@ const measureHmc = await step("measure hmc.npy", commands.measureHmc);
 if (keep === null) rmSync(workDir, { recursive: true, force: true });
 
 // ---------------------------------------------------------------- the numbers
-
-const num = (x: unknown): number | null => (typeof x === "number" && Number.isFinite(x) ? x : null);
 
 interface Estimate {
   value: number | null;

@@ -14,13 +14,14 @@
  *     [--ess-draws 16384] [--mh N] [--torch-seeds 1-8] [--keep DIR] [--out FILE]
  *     [-- <train flags, e.g. --steps 4000 --hidden 16,16 --threads 2>]
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type FiveNumberSummary, fiveNumberSummary } from "../src/analysis/quantiles.js";
 import { PRESETS } from "../src/model/presets.js";
+import { type Child, num, runChild, running } from "./child.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
@@ -130,41 +131,6 @@ for (const n of ["preset", "seed", "out", "resume"]) {
 
 // ---------------------------------------------------------------- child processes
 
-interface Child {
-  code: number | null;
-  json: Record<string, unknown> | null;
-  /** The last line on stderr: a failing command's one-line reason. */
-  reason: string;
-  seconds: number;
-}
-
-const running = new Set<ChildProcess>();
-
-/** Run a command to its end; its summary is the JSON object on the last stdout line. */
-function run(cmd: string, args: string[]): Promise<Child> {
-  return new Promise((done, fail) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    running.add(p);
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    p.on("error", fail);
-    p.on("close", (code) => {
-      running.delete(p);
-      let json: Record<string, unknown> | null = null;
-      try {
-        json = JSON.parse(out.trim().split("\n").pop()!);
-      } catch {
-        json = null;
-      }
-      const reason = err.trim().split("\n").pop() ?? "";
-      done({ code, json, reason, seconds: (performance.now() - t0) / 1e3 });
-    });
-  });
-}
-
 /**
  * Why no further run starts: a child's usage error (bad train flags fail every seed alike) or
  * Ctrl-C. An object, so that TypeScript sees the callbacks' writes.
@@ -175,8 +141,6 @@ function failed(step: string, c: Child): string {
   if (c.code === 2 && halt.stop === null) halt.stop = { code: 2, message: c.reason };
   return `${step} exit ${c.code}: ${c.reason}`;
 }
-
-const num = (x: unknown): number | null => (typeof x === "number" && Number.isFinite(x) ? x : null);
 
 // ---------------------------------------------------------------- latticeflow
 
@@ -226,7 +190,7 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
     sample: null,
   };
   const base = ["--preset", preset, "--seed", String(seed), "--out", dir, "--json", "--quiet"];
-  const t = await run(process.execPath, [CLI, "train", ...base, ...trainFlags]);
+  const t = await runChild(process.execPath, [CLI, "train", ...base, ...trainFlags]);
   r.train = t.json;
   if (t.code !== 0 || t.json === null) {
     r.error = failed("train", t);
@@ -236,7 +200,7 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
   r.loss = num(t.json.loss);
   r.ms_per_step = num(t.json.ms_per_step);
   r.wall_s = t.seconds;
-  const z = await run(process.execPath, [
+  const z = await runChild(process.execPath, [
     CLI,
     "lnz",
     "--run",
@@ -260,7 +224,7 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
   r.lnz_warning = typeof z.json.warning === "string" ? z.json.warning : null;
   if (mhDraws > 0) {
     const threads = flagValue("threads");
-    const s = await run(process.execPath, [
+    const s = await runChild(process.execPath, [
       CLI,
       "sample",
       "--run",
@@ -361,7 +325,7 @@ interface TorchRun {
 }
 
 async function pytorch(seed: number, args: string[]): Promise<TorchRun> {
-  const c = await run(PYTHON, [TORCH_SCRIPT, ...args, "--seed", String(seed)]);
+  const c = await runChild(PYTHON, [TORCH_SCRIPT, ...args, "--seed", String(seed)]);
   const j = c.json;
   if (j !== null) delete j.times_ms;
   const r: TorchRun = {
