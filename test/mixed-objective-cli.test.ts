@@ -4,6 +4,7 @@
  * the NLL term and the MH chains' acceptance in metrics.jsonl and the summary; a plain run's
  * files have none of the new keys; δ = ω = 0 and --nll-weight on several threads are one line
  * and exit code 2, before anything is written; a resume may change the weights, not the threads.
+ * Adam's --beta1/--beta2 reach config.json; a rate outside [0, 1) is one line and exit code 2.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,7 +37,20 @@ let plain: Awaited<ReturnType<typeof run>>;
 
 beforeAll(async () => {
   [mixed, plain] = await Promise.all([
-    run(...QUICK, "--nll-weight", "0.5", "--weight-decay", "0.001", "--out", MIXED, "--json"),
+    run(
+      ...QUICK,
+      "--nll-weight",
+      "0.5",
+      "--weight-decay",
+      "0.001",
+      "--beta1",
+      "0.8",
+      "--beta2",
+      "0.9",
+      "--out",
+      MIXED,
+      "--json",
+    ),
     run(...QUICK, "--steps", "2", "--out", PLAIN, "--json"),
   ]);
 }, 120_000);
@@ -45,7 +59,13 @@ describe("train --nll-weight --weight-decay (NeuralRG's MClearn)", () => {
   it("records the NLL term and the chains' acceptance per step, and the mean in the summary", () => {
     expect(mixed.code, mixed.stderr).toBe(0);
     const config = JSON.parse(readFileSync(join(MIXED, "config.json"), "utf8"));
-    expect(config.train).toMatchObject({ weightDecay: 0.001, nllWeight: 0.5, threads: 1 });
+    expect(config.train).toMatchObject({
+      weightDecay: 0.001,
+      nllWeight: 0.5,
+      threads: 1,
+      beta1: 0.8,
+      beta2: 0.9,
+    });
     expect("klWeight" in config.train).toBe(false);
     const m = lines(join(MIXED, "metrics.jsonl"));
     expect(m.map((r) => r.step)).toEqual([1, 2, 3, 4, 5]);
@@ -74,6 +94,16 @@ describe("train --nll-weight --weight-decay (NeuralRG's MClearn)", () => {
     for (const r of lines(join(PLAIN, "metrics.jsonl")))
       expect(Object.keys(r)).toEqual(["step", "loss", "logp", "logq", "ess", "accepted", "seconds"]);
     expect("mh_acceptance" in lastJson(plain.stdout)).toBe(false);
+    expect(config.train).toMatchObject({ beta1: 0.9, beta2: 0.999 });
+  });
+
+  it("--beta1 1 is one line, exit 2, nothing written", async () => {
+    const out = join(tmp, "beta");
+    const r = await run(...QUICK, "--beta1", "1", "--out", out);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^latticeflow: error: .*--beta1: must be at least 0 and below 1/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it("δ = ω = 0 is one line, exit 2, nothing written", async () => {

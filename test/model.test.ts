@@ -13,6 +13,7 @@ import { readConfig, readMetrics } from "../src/cli/run-dir.js";
 import { runSampling } from "../src/cli/sample-command.js";
 import { runTraining } from "../src/cli/train-command.js";
 import { simdSupported } from "../src/engine/index.js";
+import { cnfTransferProblem } from "../src/flows/cnf-kernel-transfer.js";
 import {
   applySettings,
   applyTheorySettings,
@@ -63,6 +64,22 @@ describe("model description", () => {
       const c = { ...base, flow };
       expect(() => buildModel(validateRunConfig(c, "test"))).not.toThrow();
     }
+  });
+
+  it("phi4-l32-start's flow moves to phi4-l32's by --init-from: one flow, a larger lattice, L = 32's coupling", () => {
+    const start = presetConfig("phi4-l32-start");
+    const l32 = presetConfig("phi4-l32");
+    expect(l32.theory).toEqual({ kind: "phi4", latticeShape: [32, 32], m2: -4, lam: 4.572 });
+    expect({ ...start.theory, latticeShape: [32, 32] }).toEqual(l32.theory);
+    expect({ ...start.flow, odeSteps: 0 }).toEqual({ ...l32.flow, odeSteps: 0 });
+    expect(cnfTransferProblem(configShapeOf(start.theory), configShapeOf(l32.theory))).toBeNull();
+    const a = buildModel(start).flow.initParams(new Rng(1), "float32");
+    const b = buildModel(l32).flow.initParams(new Rng(1), "float32");
+    expect(Object.keys(a)).toEqual(Object.keys(b));
+    // Only the kernel w [orbits, F, T] depends on the lattice (its orbits).
+    const kernel = (k: string) => k === "w" || k.endsWith(".w");
+    for (const [k, t] of Object.entries(a))
+      expect(kernel(k) ? t.shape.slice(1) : t.shape).toEqual(kernel(k) ? b[k]!.shape.slice(1) : b[k]!.shape);
   });
 
   it("configShape: φ⁴ [...L], U(1) links [d, ...L]", () => {

@@ -135,6 +135,18 @@ export const TRAIN_FLAGS: readonly SpecFlag[] = [
     parse: num("--lr-decay-factor"),
   },
   {
+    flag: "--beta1 <x>",
+    key: "beta1",
+    help: "Adam's β₁, the decay of the gradient's running mean (default 0.9; 2207.00283's code: 0.8)",
+    parse: num("--beta1"),
+  },
+  {
+    flag: "--beta2 <x>",
+    key: "beta2",
+    help: "Adam's β₂, the decay of the squared gradient's running mean (default 0.999; 2207.00283's code: 0.9)",
+    parse: num("--beta2"),
+  },
+  {
     flag: "--clip-norm <x>",
     key: "clipNorm",
     help: "clip the global gradient norm to this",

@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 
+const BETA_RANGE = "must be at least 0 and below 1 (a decay rate of Adam's running means; e.g. 0.9)";
+
 export const TrainSpecSchema = z
   .object({
     batch: z.number().int().positive(),
@@ -31,8 +33,9 @@ export const TrainSpecSchema = z
       .gt(0, "must be between 0 and 1 (exclusive): the factor of each drop of the learning rate")
       .lt(1, "must be between 0 and 1 (exclusive): the factor of each drop of the learning rate")
       .optional(),
-    beta1: z.number().min(0).lt(1),
-    beta2: z.number().min(0).lt(1),
+    /** Adam's decay rates of the running mean of the gradient and of its square, in [0, 1). */
+    beta1: z.number().min(0, BETA_RANGE).lt(1, BETA_RANGE),
+    beta2: z.number().min(0, BETA_RANGE).lt(1, BETA_RANGE),
     clipNorm: z.number().finite().positive().nullable(),
     seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
     dtype: z.enum(["float64", "float32"]),
