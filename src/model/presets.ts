@@ -1,6 +1,7 @@
 /**
  * Named runs, shared by the CLI (`--preset`) and the browser page: the notebook's two φ⁴ studies
- * (../shared/seeds, arXiv 1904.12072) and the same theory with an MLP-conditioned RealNVP flow;
+ * (../shared/seeds, arXiv 1904.12072), the same theory with a better-trained flow and with an
+ * MLP-conditioned RealNVP flow; the continuous flow of arXiv 2207.00283 at L = 32 (two stages);
  * NeuralRG's Ising MERA runs; the U(1) tutorial's study (arXiv 2101.08176) and a stronger flow
  * for the same physics.
  */
@@ -83,8 +84,8 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
    * to 32×32 (`--init-from`: its kernel embedded, src/flows/cnf-kernel-transfer.ts) and trained
    * on: 80 RK4 steps (the solver's log q error grows with the volume), batch 8 (each draw has
    * 1024 sites), 1300 steps at a cosine-decayed rate from 2e-4 (1e-3 from a fresh Adam undid
-   * the transfer), float32, 2 threads. Measured: ESS 0.14, below the 0.5 it is meant to reach
-   * (docs/phi4-beyond.md).
+   * the transfer), float32, 2 threads. Measured: ESS 0.14 after 400 of the 1300 steps (stopped:
+   * the loss had not moved), below the 0.5 it is meant to reach (docs/phi4-beyond.md).
    */
   "phi4-l32": {
     theory: { kind: "phi4", latticeShape: [32, 32], m2: -4, lam: 4.572 },
