@@ -20,6 +20,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LOW_MH_ACCEPTANCE, LOW_PROPOSAL_ESS, sampleWarning } from "../src/cli/sample-warnings.js";
 import { readSafetensorsFile, writeSafetensorsFile } from "../src/io/files.js";
 import type { SafetensorsTensor } from "../src/io/safetensors.js";
 import { CLI, type CliResult, lastJson, runCli, runProcess } from "./run-cli.js";
@@ -215,6 +216,19 @@ describe("--force, and companions written and replaced together", () => {
     );
     expect(j.warning).toMatch(/below 0\.01/);
   }, 60_000);
+
+  it("a flow-MH chain accepting below 0.15 is warned about too, unless local HMC moves mix it", () => {
+    expect([LOW_PROPOSAL_ESS, LOW_MH_ACCEPTANCE]).toEqual([0.01, 0.15]);
+    expect(sampleWarning(0.025, true, 0.092)).toMatch(
+      /^MH acceptance 0\.092 is below 0\.15: .*Γ-method errors can be too small.*check against latticeflow hmc$/,
+    );
+    expect(sampleWarning(0.005, true, 0.092)).toMatch(/^proposal ESS 0\.0050 is below 0\.01: the chain/);
+    expect(sampleWarning(0.005, false, null)).toMatch(/^proposal ESS 0\.0050 is below 0\.01: a few samples/);
+    expect(sampleWarning(0.025, true, 0.15)).toBeNull();
+    expect(sampleWarning(0.025, true, null)).toBeNull(); // local HMC, or direct samples
+    for (const w of [sampleWarning(0.025, true, 0.092), sampleWarning(0.005, true, 0.1)])
+      expect(w!.split("\n")).toHaveLength(1);
+  });
 });
 
 describe("corruption is caught by the hashes", () => {

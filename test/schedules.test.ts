@@ -25,7 +25,14 @@ import { Rng } from "../src/rng/philox.js";
 import { adamOf } from "../src/train/adam.js";
 import { batchAt, batchScheduleOf } from "../src/train/batch-schedule.js";
 import { objectiveOf } from "../src/train/mixed-objective.js";
-import { learningRateAt, learningRateOf, STEP_DECAY_FACTOR, stepDecay } from "../src/train/schedule.js";
+import {
+  cosineDecay,
+  learningRateAt,
+  learningRateOf,
+  linearWarmup,
+  STEP_DECAY_FACTOR,
+  stepDecay,
+} from "../src/train/schedule.js";
 import { createTrainer, type TrainState } from "../src/train/trainer.js";
 import { runCli } from "./run-cli.js";
 
@@ -95,6 +102,31 @@ describe("step decay of the learning rate", () => {
     }
     // (|Δθ| = lr(t)·|g|/(|g| + ε) with ε = 1e-8.)
     for (let k = 0; k < 3; k++) expect(Math.abs(sizes[k]! / (0.01 / 2 ** k) - 1)).toBeLessThan(1e-7);
+  });
+});
+
+describe("linear warm-up of the learning rate", () => {
+  it("min(1, (t+1)/n)·lr(t): hand values on a constant and a cosine schedule", () => {
+    const f = linearWarmup(0.01, 4);
+    expect([0, 1, 2, 3, 4, 100].map(f)).toEqual([0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01]);
+    const cos = cosineDecay(1, 10);
+    const g = linearWarmup(cos, 2);
+    expect(g(0)).toBe(0.5 * cos(0));
+    expect([1, 5, 10].map(g)).toEqual([1, 5, 10].map(cos));
+    for (const n of [0, -1, 1.5]) expect(() => linearWarmup(0.01, n)).toThrow(RangeError);
+  });
+
+  it("a run's spec chooses it on top of its schedule; absent, the schedule is unchanged", () => {
+    const c = applySettings(undefined, { lr: 0.01, lrSchedule: "cosine", steps: 100, lrWarmup: 10 }, "flags");
+    expect(c.train.lrWarmup).toBe(10);
+    const s = learningRateOf(c.train);
+    const plain = learningRateOf({ ...c.train, lrWarmup: undefined });
+    expect(learningRateAt(s, 0)).toBe(0.1 * learningRateAt(plain, 0));
+    expect(learningRateAt(s, 4)).toBe(0.5 * learningRateAt(plain, 4));
+    for (const t of [9, 50, 99]) expect(learningRateAt(s, t)).toBe(learningRateAt(plain, t));
+    expect(learningRateOf({ lr: 0.01, steps: 5 })).toBe(0.01);
+    expect(specError(() => applySettings(undefined, { lrWarmup: 0 }, "flags"))).toMatch(/'train\.lrWarmup'/);
+    expect(TRAIN_FLAGS.find((f) => f.key === "lrWarmup")!.flag).toBe("--lr-warmup <n>");
   });
 });
 

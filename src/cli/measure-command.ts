@@ -49,6 +49,7 @@ import {
 import { fmt, printJson } from "./args.js";
 import { UsageError } from "./errors.js";
 import { RUN_FILES, readConfig } from "./run-dir.js";
+import { lowAcceptanceWarning } from "./sample-warnings.js";
 import { addSpecFlags, flagOfKey, inFlagTerms, settingsFromFlags, THEORY_FLAGS } from "./spec-flags.js";
 
 export interface LoadedEnsemble {
@@ -656,6 +657,9 @@ export function registerMeasureCommand(program: Command): void {
     .option("--json", "print one JSON object as the last line", false)
     .action((ensemble: string, o: Record<string, unknown>) => {
       const r = measureLoaded(loadEnsemble(ensemble, theoryFlags(o)));
+      const warning =
+        r.rejection && !r.ensemble.localHmc ? lowAcceptanceWarning(r.rejection.acceptance) : null;
+      if (warning !== null) process.stderr.write(`latticeflow: warning: ${warning}\n`);
       if (o.json) printJson(reportJson(r));
       else printReport(r);
     });

@@ -59,6 +59,7 @@ const CONFIG_LABELS: Record<string, string> = {
   "train.lr": "Adam learning rate",
   "train.lrSchedule": "learning-rate schedule",
   "train.lrDecayEvery": "learning rate drops every (steps)",
+  "train.lrWarmup": "learning rate warm-up (steps)",
   "train.lrDecayFactor": "factor of each learning-rate drop",
   "train.beta1": "Adam β₁",
   "train.beta2": "Adam β₂",

@@ -38,6 +38,7 @@ import { fmt, num, printJson, threadsArg } from "./args.js";
 import { UsageError } from "./errors.js";
 import { flowStateLogq, z2LogDensity } from "./flow-density.js";
 import { loadWeights, readConfig } from "./run-dir.js";
+import { sampleWarning } from "./sample-warnings.js";
 import { commandSolverError, solverErrorValue, solverErrorWarning } from "./solver-check.js";
 import { nodeSpawn, resolveThreads } from "./threads.js";
 
@@ -95,30 +96,13 @@ export interface SampleSummary {
   ess: number;
   out: string;
   seconds: number;
-  /** Why the numbers deserve suspicion (a proposal ESS below {@link LOW_PROPOSAL_ESS}), or null. */
+  /** Why the numbers deserve suspicion (src/cli/sample-warnings.ts), or null. */
   warning: string | null;
   /**
    * ODE flows: max |log q_N − log q_2N| on 64 draws of their own stream (src/cli/solver-check.ts;
    * null: not finite), warned about on stderr above SOLVER_ERROR_WARN; absent for other flows.
    */
   solverError?: number | null;
-}
-
-/**
- * Below this proposal ESS a flow-MH chain is long runs of rejections and reweighted raw samples
- * rest on a handful of weights: the Γ-method or reweighting error then means little.
- */
-export const LOW_PROPOSAL_ESS = 0.01;
-
-function lowEssWarning(ess: number, mh: boolean): string | null {
-  if (ess >= LOW_PROPOSAL_ESS) return null;
-  return (
-    `proposal ESS ${ess.toPrecision(2)} is below ${LOW_PROPOSAL_ESS}: ` +
-    (mh
-      ? "the chain is long runs of rejections, so its τ_int and errors mean little unless N is far larger; "
-      : "a few samples carry almost all the weight, so reweighted means and their errors mean little; ") +
-    "train the flow longer (latticeflow train --resume --steps N)"
-  );
 }
 
 /**
@@ -288,7 +272,7 @@ export function runSampling(opts: SampleOptions): SampleSummary {
       ess,
       out: opts.out,
       seconds,
-      warning: lowEssWarning(ess, opts.mh),
+      warning: sampleWarning(ess, opts.mh, localHmcRecord === null ? acceptance : null),
       ...(solver === null ? {} : { solverError: solverErrorValue(solver) }),
     };
   } finally {

@@ -135,6 +135,14 @@ export const TRAIN_FLAGS: readonly SpecFlag[] = [
     parse: num("--lr-decay-factor"),
   },
   {
+    flag: "--lr-warmup <n>",
+    key: "lrWarmup",
+    help:
+      "ramp the learning rate up linearly over the first n steps, min(1, (t+1)/n) times the schedule's " +
+      "(arXiv 1706.02677; for a fresh Adam on a flow from --init-from; default off)",
+    parse: num("--lr-warmup"),
+  },
+  {
     flag: "--beta1 <x>",
     key: "beta1",
     help: "Adam's β₁, the decay of the gradient's running mean (default 0.9; 2207.00283's code: 0.8)",

@@ -326,6 +326,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
       (config.train.chainHmc ?? 0) === (recorded.train.chainHmc ?? 0) &&
       config.train.lrDecayEvery === recorded.train.lrDecayEvery &&
       config.train.lrDecayFactor === recorded.train.lrDecayFactor &&
+      config.train.lrWarmup === recorded.train.lrWarmup &&
       config.train.batchGrowthEvery === recorded.train.batchGrowthEvery &&
       config.train.batchMax === recorded.train.batchMax;
     start = { config, saved, history: records, countHistory: sameOptimiser };

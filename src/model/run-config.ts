@@ -302,6 +302,7 @@ const LEGACY_OPTIONAL = [
   "lrSchedule",
   "lrDecayEvery",
   "lrDecayFactor",
+  "lrWarmup",
   "batchGrowthEvery",
   "batchMax",
   "weightDecay",

@@ -33,6 +33,11 @@ export const TrainSpecSchema = z
       .gt(0, "must be between 0 and 1 (exclusive): the factor of each drop of the learning rate")
       .lt(1, "must be between 0 and 1 (exclusive): the factor of each drop of the learning rate")
       .optional(),
+    /**
+     * Linear warm-up: the rate is scaled by min(1, (t+1)/lrWarmup) at update t, on top of any
+     * lrSchedule (arXiv 1706.02677). Absent: none.
+     */
+    lrWarmup: z.number().int().positive().optional(),
     /** Adam's decay rates of the running mean of the gradient and of its square, in [0, 1). */
     beta1: z.number().min(0, BETA_RANGE).lt(1, BETA_RANGE),
     beta2: z.number().min(0, BETA_RANGE).lt(1, BETA_RANGE),

@@ -9,6 +9,10 @@
  *   exponential_decay with staircase=True):
  *     lr(t) = lr₀·γ^⌊t/n⌋, 0 < γ < 1,
  * the same annealing in plateaus: the rate drops by γ once every n updates.
+ *   linear warm-up (Goyal et al., arXiv 1706.02677), on top of any of them:
+ *     lr_w(t) = min(1, (t+1)/n)·lr(t),
+ * so that a fresh Adam, whose first updates move every weight by ≈ lr whatever its gradient,
+ * does not throw a flow it starts from (--init-from) away from its minimum.
  */
 import * as math from "../math/index.js";
 
@@ -30,6 +34,13 @@ export function stepDecay(lr0: number, every: number, factor = STEP_DECAY_FACTOR
   return (t) => lr0 * math.pow(factor, Math.floor(t / every));
 }
 
+/** lr(t) scaled by min(1, (t+1)/steps): a linear ramp over the first `steps` updates. */
+export function linearWarmup(lr: LearningRate, steps: number): (step: number) => number {
+  if (!(Number.isInteger(steps) && steps >= 1))
+    throw new RangeError(`linearWarmup: steps must be an integer ≥ 1, got ${steps}`);
+  return (t) => Math.min(1, (t + 1) / steps) * learningRateAt(lr, t);
+}
+
 /** The learning rate at update t (0-based). */
 export function learningRateAt(lr: LearningRate, t: number): number {
   return typeof lr === "number" ? lr : lr(t);
@@ -44,13 +55,21 @@ export interface LearningRateSpec {
   lrDecayEvery?: number | undefined;
   /** Step decay: γ of each drop; absent: STEP_DECAY_FACTOR. */
   lrDecayFactor?: number | undefined;
+  /** Updates of the linear warm-up (absent: none). */
+  lrWarmup?: number | undefined;
 }
 
 /**
  * A run's schedule from its training spec: constant `lr`, cosine from `lr` to 0 over `steps`,
- * or step decay of `lr` by `lrDecayFactor` every `lrDecayEvery` updates.
+ * or step decay of `lr` by `lrDecayFactor` every `lrDecayEvery` updates; with `lrWarmup`, ramped
+ * up linearly over that many first updates.
  */
 export function learningRateOf(t: LearningRateSpec): LearningRate {
+  const base = scheduleOf(t);
+  return t.lrWarmup === undefined ? base : linearWarmup(base, t.lrWarmup);
+}
+
+function scheduleOf(t: LearningRateSpec): LearningRate {
   switch (t.lrSchedule) {
     case "cosine":
       return cosineDecay(t.lr, Math.max(1, t.steps));
