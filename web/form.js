@@ -21,6 +21,7 @@ const ABSENT = {
   lrSchedule: "constant",
   lrDecayEvery: null,
   lrDecayFactor: 0.5,
+  lrWarmup: null,
   batchGrowthEvery: null,
   batchMax: null,
   weightDecay: 0,
@@ -52,6 +53,7 @@ const LABELS = {
   lrSchedule: "lr schedule",
   lrDecayEvery: "lr drops every (steps; empty: off)",
   lrDecayFactor: "lr drop factor γ",
+  lrWarmup: "lr warm-up (steps; empty: off)",
   batchGrowthEvery: "batch doubles every (steps; empty: off)",
   batchMax: "largest batch (empty: off)",
   beta1: "Adam β₁",
@@ -102,7 +104,7 @@ function optionsOf(config, key) {
 }
 
 /** Optional fields that an empty text removes (their absence: off, or the default). */
-const CLEARABLE = ["lrDecayEvery", "lrDecayFactor", "batchGrowthEvery", "batchMax"];
+const CLEARABLE = ["lrDecayEvery", "lrDecayFactor", "lrWarmup", "batchGrowthEvery", "batchMax"];
 
 /**
  * A field's text as typed → the setting's value ("" for a nullable number: null; for a
