@@ -134,7 +134,7 @@ describe("train --threads", () => {
   });
 });
 
-describe("sample --threads", () => {
+describe("sample and lnz --threads", () => {
   const run1 = join(tmp, "s-run");
   beforeAll(async () => {
     const r = await run("train", ...TINY, "--steps", "3", "--seed", "1", "--out", run1);
@@ -168,6 +168,20 @@ describe("sample --threads", () => {
       expect(JSON.parse(readFileSync(`${b}.json`, "utf8")).threads).toBe(2);
     });
   }
+
+  it("lnz: --threads 2 gives the log weights of --threads 1 bit for bit: the same ln Z, F and ESS", async () => {
+    const args = ["lnz", "--run", run1, "--n", "17", "--batch", "8", "--seed", "4", "--json"];
+    const [ra, rb] = await Promise.all([run(...args, "--threads", "1"), run(...args, "--threads", "2")]);
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(rb.code, rb.stderr).toBe(0);
+    const [ja, jb] = [lastJson(ra.stdout), lastJson(rb.stdout)];
+    for (const k of ["lnZ", "lnZ_error", "F_variational", "ess"]) expect(jb[k]).toBe(ja[k]);
+    const bad = await run("lnz", "--run", run1, "--threads", "0");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      /^latticeflow: error: --threads expects a positive integer .* or 'auto', got '0'/,
+    );
+  });
 
   it("--threads auto runs (the cores of this machine) and changes nothing", async () => {
     const a = join(tmp, "auto-1.npy");

@@ -29,17 +29,20 @@ import {
   describeTheory,
   exactFieldDraws,
   exactReferences,
+  modelSpecOf,
   type TheorySpec,
 } from "../model/index.js";
+import { createParallelSampler } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import type { Theory } from "../theories/theory.js";
-import { fmt, num, printJson } from "./args.js";
+import { fmt, num, printJson, threadsArg } from "./args.js";
 import { UsageError } from "./errors.js";
 import { flowLogDensity } from "./flow-density.js";
 import { loadEnsemble, SPIN_SAMPLERS } from "./measure-command.js";
 import { loadWeights, readConfig } from "./run-dir.js";
 import { z2Symmetrise } from "./sample-command.js";
 import { commandSolverError, solverErrorValue, solverErrorWarning } from "./solver-check.js";
+import { nodeSpawn, resolveThreads } from "./threads.js";
 
 export interface LnzSummary {
   /** ln Z of the theory (relaxed Ising: of the spins), = ln ∫ e^{−S} + lnZ_shift. */
@@ -130,6 +133,8 @@ export function runLnz(opts: {
   z2?: boolean;
   /** An ensemble of exact draws of p: estimate ln Z by bridge sampling. */
   bridge?: string;
+  /** Threads of the flow passes (the draws are the same for any count). Absent: 1. */
+  threads?: number;
 }): LnzSummary {
   if (!Number.isInteger(opts.n) || opts.n < 2)
     throw new UsageError(`--n must be an integer ≥ 2, got ${opts.n}`);
@@ -139,6 +144,9 @@ export function runLnz(opts: {
   if (!Number.isInteger(opts.seed) || opts.seed < 0) {
     throw new UsageError(`--seed must be a non-negative integer, got ${opts.seed}`);
   }
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new UsageError(`--threads must be a positive integer or 'auto', got ${threads}`);
   const config = readConfig(opts.run);
   const { theory, flow } = buildModel(config);
   const dtype = config.train.dtype;
@@ -151,17 +159,25 @@ export function runLnz(opts: {
     opts.bridge === undefined ? null : exactDraws(opts.bridge, config.theory, base.split(4));
   const solver = commandSolverError(flow, params, opts.seed);
   const t0 = performance.now();
-  const logw = importanceLogWeights(
-    theory,
-    (m) => {
-      const { x, logq } = flow.sample(params, rng, m, dtype);
-      return opts.z2
-        ? z2Symmetrise(flow, params, x, logq, signRng)
-        : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
-    },
-    opts.n,
-    opts.batch,
-  );
+  // threads > 1: the prior draws flow.sample would make, pushed through the flow on all threads.
+  const parallel =
+    threads > 1 ? createParallelSampler({ spec: modelSpecOf(config), threads, spawn: nodeSpawn }) : null;
+  let logw: Float64Array;
+  try {
+    logw = importanceLogWeights(
+      theory,
+      (m) => {
+        const { x, logq } = parallel ? parallel.sample(params, rng, m) : flow.sample(params, rng, m, dtype);
+        return opts.z2
+          ? z2Symmetrise(flow, params, x, logq, signRng)
+          : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
+      },
+      opts.n,
+      opts.batch,
+    );
+  } finally {
+    parallel?.close();
+  }
   const est = logZEstimate(logw);
   const ess = essFromLogWeights(logw);
   const ref = exactReferences(config.theory);
@@ -233,6 +249,12 @@ export function registerLnzCommand(program: Command): void {
         "ln Z by bridge sampling, which counts the mass the flow misses",
     )
     .option(
+      "--threads <n>",
+      "threads of the flow passes, or 'auto' (the cores); the draws are the same for any count",
+      threadsArg("--threads"),
+      1,
+    )
+    .option(
       "--json",
       "print {lnZ, lnZ_error, lnZ_exact, lnZ_n_sigma, lnZ_shift, F_variational, ess, n, seconds, warning, " +
         "method, n_exact, importance, and solver_error for ODE flows} as the last line",
@@ -246,6 +268,7 @@ export function registerLnzCommand(program: Command): void {
         batch: o.batch as number,
         z2: o.z2 === true,
         bridge: o.bridge as string | undefined,
+        threads: resolveThreads(o.threads as number | "auto"),
       });
       if (o.json) printJson(s);
       else {
