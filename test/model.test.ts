@@ -66,16 +66,24 @@ describe("model description", () => {
     }
   });
 
-  it("phi4-l32-start's flow moves to phi4-l32's by --init-from: one flow, a larger lattice, L = 32's coupling", () => {
+  it("phi4-l32's stages chain by --init-from: one flow, 16×16 twice, then 32×32, all at L = 32's coupling", () => {
     const start = presetConfig("phi4-l32-start");
+    const refine = presetConfig("phi4-l32-refine");
     const l32 = presetConfig("phi4-l32");
     expect(l32.theory).toEqual({ kind: "phi4", latticeShape: [32, 32], m2: -4, lam: 4.572 });
+    expect(refine.theory).toEqual(start.theory);
     expect({ ...start.theory, latticeShape: [32, 32] }).toEqual(l32.theory);
-    expect({ ...start.flow, odeSteps: 0 }).toEqual({ ...l32.flow, odeSteps: 0 });
-    expect(cnfTransferProblem(configShapeOf(start.theory), configShapeOf(l32.theory))).toBeNull();
+    for (const c of [refine, l32]) {
+      expect({ ...start.flow, odeSteps: 0 }).toEqual({ ...c.flow, odeSteps: 0 });
+      expect(c.train).toMatchObject({ gradientEstimator: "path", lrSchedule: "cosine" });
+      expect(c.train.lrWarmup).toBeGreaterThan(0);
+    }
+    expect(cnfTransferProblem(configShapeOf(refine.theory), configShapeOf(l32.theory))).toBeNull();
     const a = buildModel(start).flow.initParams(new Rng(1), "float32");
+    const r = buildModel(refine).flow.initParams(new Rng(1), "float32");
     const b = buildModel(l32).flow.initParams(new Rng(1), "float32");
     expect(Object.keys(a)).toEqual(Object.keys(b));
+    for (const [k, t] of Object.entries(a)) expect(r[k]!.shape).toEqual(t.shape);
     // Only the kernel w [orbits, F, T] depends on the lattice (its orbits).
     const kernel = (k: string) => k === "w" || k.endsWith(".w");
     for (const [k, t] of Object.entries(a))
