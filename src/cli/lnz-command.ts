@@ -40,7 +40,7 @@ import { UsageError } from "./errors.js";
 import { flowLogDensity } from "./flow-density.js";
 import { loadEnsemble, SPIN_SAMPLERS } from "./measure-command.js";
 import { loadWeights, readConfig } from "./run-dir.js";
-import { z2Symmetrise } from "./sample-command.js";
+import { flowProposer } from "./sample-command.js";
 import { commandSolverError, solverErrorValue, solverErrorWarning } from "./solver-check.js";
 import { nodeSpawn, resolveThreads } from "./threads.js";
 
@@ -164,17 +164,8 @@ export function runLnz(opts: {
     threads > 1 ? createParallelSampler({ spec: modelSpecOf(config), threads, spawn: nodeSpawn }) : null;
   let logw: Float64Array;
   try {
-    logw = importanceLogWeights(
-      theory,
-      (m) => {
-        const { x, logq } = parallel ? parallel.sample(params, rng, m) : flow.sample(params, rng, m, dtype);
-        return opts.z2
-          ? z2Symmetrise(flow, params, x, logq, signRng)
-          : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
-      },
-      opts.n,
-      opts.batch,
-    );
+    const propose = flowProposer(flow, params, dtype, rng, parallel, opts.z2 ? signRng : null);
+    logw = importanceLogWeights(theory, propose, opts.n, opts.batch);
   } finally {
     parallel?.close();
   }

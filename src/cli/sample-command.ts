@@ -22,7 +22,7 @@
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { essFromLogWeights } from "../analysis/reweighting.js";
-import { type Params, Tensor } from "../engine/index.js";
+import { type DType, type Params, Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
 import { checkOutputFiles, ensembleOutputFiles, ensemblePaths, writeEnsemble } from "../io/files.js";
 import { FLOW_HMC_DEFAULT_LEAPFROG, flowMetropolisWithHmc } from "../mcmc/flow-hmc-chain.js";
@@ -33,6 +33,9 @@ import {
 } from "../mcmc/independence-metropolis.js";
 import { buildModel, modelSpecOf } from "../model/index.js";
 import { createParallelSampler } from "../parallel/shard.js";
+
+type ParallelSampler = ReturnType<typeof createParallelSampler>;
+
 import { Rng } from "../rng/philox.js";
 import { fmt, num, printJson, threadsArg } from "./args.js";
 import { UsageError } from "./errors.js";
@@ -106,6 +109,26 @@ export interface SampleSummary {
 }
 
 /**
+ * m draws of the flow and their log q, as float64 proposals: on `parallel`'s threads if given
+ * (the same draws), and φ → −φ symmetrised with the signs of `signRng` if given.
+ */
+export function flowProposer(
+  flow: Flow,
+  params: Params,
+  dtype: DType,
+  rng: Rng,
+  parallel: ParallelSampler | null,
+  signRng: Rng | null,
+): (m: number) => Proposals {
+  return (m) => {
+    const { x, logq } = parallel ? parallel.sample(params, rng, m) : flow.sample(params, rng, m, dtype);
+    return signRng
+      ? z2Symmetrise(flow, params, x, logq, signRng)
+      : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
+  };
+}
+
+/**
  * The φ → −φ symmetrised proposal from flow draws x ~ q: y = ±x with a uniform sign, and
  * log q_sym(y) = log ½[q(x) + q(−x)] (the same for both signs; one inverse flow pass for q(−x)).
  */
@@ -169,14 +192,7 @@ export function runSampling(opts: SampleOptions): SampleSummary {
   const parallel =
     threads > 1 ? createParallelSampler({ spec: modelSpecOf(config), threads, spawn: nodeSpawn }) : null;
   try {
-    const propose = (m: number): Proposals => {
-      const { x, logq } = parallel
-        ? parallel.sample(params, proposalRng, m)
-        : flow.sample(params, proposalRng, m, dtype);
-      return opts.z2
-        ? z2Symmetrise(flow, params, x, logq, signRng)
-        : { x: Float64Array.from(x.data), logq: Float64Array.from(logq.data) };
-    };
+    const propose = flowProposer(flow, params, dtype, proposalRng, parallel, opts.z2 ? signRng : null);
     const t0 = performance.now();
     const shape = [opts.n, ...theory.configShape];
     let acceptance: number | null = null;
