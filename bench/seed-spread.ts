@@ -10,17 +10,24 @@
  * PyTorch training reference. Prints one line per seed and, per side, the median, quartiles
  * (src/analysis/quantiles.ts: type 7), min and max; writes bench/results/seeds-<preset>-<date>.json.
  *
+ * A preset that goes on from another's trained flow (src/model/presets.ts: `phi4-l32`) is trained
+ * as its whole chain, each stage `--init-from` the one before, in <keep>/<seed>/<stage>; the train
+ * flags go to every stage. A run directory that already exists under `--keep` is resumed with its
+ * own settings (`train --resume`; a finished one returns at once), so an interrupted study goes on
+ * where it stopped when the same command is given again.
+ *
  *   node dist/bench/seed-spread.js [--preset phi4-notebook] [--seeds 1-5] [--jobs 1]
  *     [--ess-draws 16384] [--mh N] [--torch-seeds 1-8] [--keep DIR] [--out FILE]
  *     [-- <train flags, e.g. --steps 4000 --hidden 16,16 --threads 2>]
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type FiveNumberSummary, fiveNumberSummary } from "../src/analysis/quantiles.js";
-import { PRESETS } from "../src/model/presets.js";
+import { readMetrics, trainingSeconds } from "../src/cli/run-dir.js";
+import { PRESETS, presetChain } from "../src/model/presets.js";
 import { type Child, num, runChild, running } from "./child.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -99,6 +106,7 @@ const preset = opts.get("preset") ?? "phi4-notebook";
 if (!Object.hasOwn(PRESETS, preset)) {
   refuse(`unknown preset '${preset}': use one of ${Object.keys(PRESETS).join(", ")}`);
 }
+
 const seeds = seedList("seeds", "1-5");
 const torchSeedsAsked = seedList("torch-seeds", "1-8");
 const jobs = count("jobs", 1, 1);
@@ -124,8 +132,10 @@ function flagValue(name: string): string | undefined {
   return undefined;
 }
 
+/** The presets trained in turn for each seed: the preset alone, or the chain it ends. */
+const chain = presetChain(preset);
 const trainNames = trainFlags.map(flagName).filter((n): n is string => n !== null);
-for (const n of ["preset", "seed", "out", "resume"]) {
+for (const n of ["preset", "seed", "out", "resume", ...(chain.length > 1 ? ["init-from"] : [])]) {
   if (trainNames.includes(n)) refuse(`--${n} is set by the script; leave it out of the train flags`);
 }
 
@@ -144,18 +154,34 @@ function failed(step: string, c: Child): string {
 
 // ---------------------------------------------------------------- latticeflow
 
+/** One `train` of a seed's chain. */
+interface Stage {
+  preset: string;
+  /** The directory existed (under --keep) and was resumed rather than started. */
+  resumed: boolean;
+  /** Wall time of this train process (of the resume alone when resumed). */
+  wall_s: number | null;
+  /** The run's training time over all its invocations (metrics.jsonl: src/cli/run-dir.ts). */
+  train_s: number | null;
+  train: Record<string, unknown> | null;
+}
+
 interface LatticeflowRun {
   seed: number;
   error: string | null;
+  /** The chain's trainings in order; one for a preset that starts from scratch. */
+  stages: Stage[];
   /** ESS over `ess_draws` fresh draws (lnz): the headline. */
   ess: number | null;
   /** `train --json`'s ESS: mean of the last 100 steps' batch ESS. */
   batch_ess: number | null;
-  /** The last step's loss. */
+  /** The last stage's last loss and ms per step. */
   loss: number | null;
   ms_per_step: number | null;
-  /** Wall time of the train process. */
+  /** Wall time of the train processes, summed over the stages. */
   wall_s: number | null;
+  /** The runs' training time over all their invocations, summed over the stages. */
+  train_s: number | null;
   lnZ: number | null;
   lnZ_error: number | null;
   lnZ_exact: number | null;
@@ -168,16 +194,25 @@ interface LatticeflowRun {
   sample: Record<string, unknown> | null;
 }
 
+/**
+ * The thread count for lnz and sample: the train flags', else the last stage's (their numbers
+ * are the same for any count).
+ */
+const sampleThreads = flagValue("threads") ?? String(PRESETS[chain.at(-1)!]!.train.threads);
+
 async function latticeflow(seed: number): Promise<LatticeflowRun> {
-  const dir = join(workDir, String(seed));
+  const seedDir = join(workDir, String(seed));
+  const dir = chain.length === 1 ? seedDir : join(seedDir, chain.at(-1)!);
   const r: LatticeflowRun = {
     seed,
     error: null,
+    stages: [],
     ess: null,
     batch_ess: null,
     loss: null,
     ms_per_step: null,
     wall_s: null,
+    train_s: null,
     lnZ: null,
     lnZ_error: null,
     lnZ_exact: null,
@@ -189,17 +224,37 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
     lnz: null,
     sample: null,
   };
-  const base = ["--preset", preset, "--seed", String(seed), "--out", dir, "--json", "--quiet"];
-  const t = await runChild(process.execPath, [CLI, "train", ...base, ...trainFlags]);
-  r.train = t.json;
-  if (t.code !== 0 || t.json === null) {
-    r.error = failed("train", t);
-    return r;
+  let previous: string | null = null;
+  for (const stage of chain) {
+    if (halt.stop !== null) {
+      r.error = halt.stop.message;
+      return r;
+    }
+    const out = chain.length === 1 ? seedDir : join(seedDir, stage);
+    const resumed = existsSync(join(out, "config.json"));
+    const args = resumed
+      ? ["--resume", "--out", out, "--json", "--quiet", ...threadFlags()]
+      : [
+          ...["--preset", stage, "--seed", String(seed), "--out", out, "--json", "--quiet"],
+          ...(previous === null ? [] : ["--init-from", previous]),
+          ...trainFlags,
+        ];
+    const t = await runChild(process.execPath, [CLI, "train", ...args]);
+    const train_s = existsSync(out) ? trainingSeconds(readMetrics(out)) : null;
+    r.stages.push({ preset: stage, resumed, wall_s: t.seconds, train_s, train: t.json });
+    if (t.code !== 0 || t.json === null) {
+      r.error = failed(`train (${stage})`, t);
+      return r;
+    }
+    previous = out;
   }
-  r.batch_ess = num(t.json.ess);
-  r.loss = num(t.json.loss);
-  r.ms_per_step = num(t.json.ms_per_step);
-  r.wall_s = t.seconds;
+  const last = r.stages.at(-1)!.train!;
+  r.train = last;
+  r.batch_ess = num(last.ess);
+  r.loss = num(last.loss);
+  r.ms_per_step = num(last.ms_per_step);
+  r.wall_s = r.stages.reduce((a, x) => a + x.wall_s!, 0);
+  r.train_s = r.stages.reduce((a, x) => a + (x.train_s ?? Number.NaN), 0);
   const z = await runChild(process.execPath, [
     CLI,
     "lnz",
@@ -209,6 +264,8 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
     String(essDraws),
     "--seed",
     "5",
+    "--threads",
+    sampleThreads,
     "--json",
   ]);
   r.lnz = z.json;
@@ -223,7 +280,6 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
   r.lnZ_n_sigma = num(z.json.lnZ_n_sigma);
   r.lnz_warning = typeof z.json.warning === "string" ? z.json.warning : null;
   if (mhDraws > 0) {
-    const threads = flagValue("threads");
     const s = await runChild(process.execPath, [
       CLI,
       "sample",
@@ -234,8 +290,11 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
       String(mhDraws),
       "--seed",
       "6",
+      "--threads",
+      sampleThreads,
       "--json",
-      ...(threads === undefined ? [] : ["--threads", threads]),
+      // A study given again redraws the same chain (same seed) over the kept one.
+      "--force",
     ]);
     r.sample = s.json;
     if (s.code !== 0 || s.json === null) {
@@ -247,6 +306,12 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
   return r;
 }
 
+/** `--threads` of the train flags, for a resume (which refuses most other flags). */
+function threadFlags(): string[] {
+  const t = flagValue("threads");
+  return t === undefined ? [] : ["--threads", t];
+}
+
 function latticeflowLine(r: LatticeflowRun): string {
   if (r.error !== null) return `latticeflow seed ${r.seed}: failed (${r.error})`;
   const exact =
@@ -256,8 +321,20 @@ function latticeflowLine(r: LatticeflowRun): string {
     `loss ${f3(r.loss)}, ln Z ${r.lnZ?.toFixed(4)} ± ${r.lnZ_error?.toFixed(4)}${exact}` +
     `${r.lnz_warning === null ? "" : " [lnz: too few effective draws]"}` +
     `${mhDraws > 0 ? `, MH acceptance ${f3(r.mh_acceptance)}` : ""}` +
-    `, train ${r.wall_s!.toFixed(1)} s (${r.ms_per_step!.toFixed(1)} ms/step)`
+    `, train ${r.wall_s!.toFixed(1)} s${stageWalls(r)}` +
+    `${r.ms_per_step === null ? "" : ` (${r.ms_per_step.toFixed(1)} ms/step)`}`
   );
+}
+
+/**
+ * For a chain, or a resumed run: the training time each stage's run records over all its
+ * invocations ("a + b + c s of training"), and which stages this study resumed.
+ */
+function stageWalls(r: LatticeflowRun): string {
+  const resumed = r.stages.filter((x) => x.resumed).map((x) => x.preset);
+  if (r.stages.length === 1 && resumed.length === 0) return "";
+  const times = r.stages.map((x) => (x.train_s === null ? "–" : x.train_s.toFixed(1))).join(" + ");
+  return ` (${times} s of training${resumed.length === 0 ? "" : `; resumed ${resumed.join(", ")}`})`;
 }
 
 // ---------------------------------------------------------------- PyTorch
@@ -391,7 +468,7 @@ const workDir = keep ?? mkdtempSync(join(tmpdir(), "lf-seeds-"));
 if (keep !== null) mkdirSync(keep, { recursive: true });
 
 console.log(
-  `seed-spread: ${preset}; latticeflow seeds ${seeds.join(",") || "none"}` +
+  `seed-spread: ${chain.join(" → ")}; latticeflow seeds ${seeds.join(",") || "none"}` +
     `${torchSeeds.length > 0 ? `, PyTorch seeds ${torchSeeds.join(",")}` : ""}; ${jobs} job${jobs > 1 ? "s" : ""}; ` +
     `ESS over ${essDraws} draws; train flags: ${trainFlags.join(" ") || "(the preset's)"}`,
 );
@@ -445,6 +522,7 @@ const lfSummary = {
   mh_acceptance: stats(lfOk, (r) => r.mh_acceptance),
   lnZ_n_sigma: stats(lfOk, (r) => r.lnZ_n_sigma),
   wall_s: stats(lfOk, (r) => r.wall_s),
+  train_s: stats(lfOk, (r) => (Number.isFinite(r.train_s) ? r.train_s : null)),
 };
 const torchSummary = {
   ess: stats(torchOk, (r) => r.ess),
@@ -463,6 +541,7 @@ if (seeds.length > 0) {
       ["MH acceptance", lfSummary.mh_acceptance, 3],
       ["ln Z − exact (σ)", lfSummary.lnZ_n_sigma, 2],
       ["train wall (s)", lfSummary.wall_s, 1],
+      ["training, all runs (s)", lfSummary.train_s, 1],
     ]),
   );
 }
@@ -480,6 +559,7 @@ if (torchSeeds.length > 0) {
 const result = {
   date,
   preset,
+  chain,
   train_flags: trainFlags,
   ess_draws: essDraws,
   mh: mhDraws,
@@ -503,6 +583,8 @@ const result = {
   },
 };
 mkdirSync(dirname(resolve(outFile)), { recursive: true });
-writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
+// Written whole or not at all.
+writeFileSync(`${outFile}.tmp`, `${JSON.stringify(result, null, 2)}\n`);
+renameSync(`${outFile}.tmp`, outFile);
 console.log(`written ${outFile}`);
 if (halt.stop !== null) process.exitCode = halt.stop.code;

@@ -124,6 +124,11 @@ describe("latticeflow demo (what npm start runs)", () => {
 describe("bad input: one line naming the problem and the fix, exit 2, nothing written", () => {
   const bad: [string, string[], RegExp][] = [
     ["unknown preset", ["train", "--preset", "nope"], /unknown preset 'nope'.*phi4-notebook/],
+    [
+      "a preset that goes on from another, without --init-from",
+      ["train", "--preset", "phi4-l32"],
+      /preset phi4-l32 goes on from a trained phi4-l32-refine run: add --init-from .*npm run seeds -- --preset phi4-l32/,
+    ],
     ["odd L", ["train", "--L", "7"], /L = 7 is odd.*even/],
     ["L <= 0", ["train", "--L", "0"], /--L must be an integer/],
     ["non-numeric flag", ["train", "--m2", "abc"], /--m2 expects a number/],

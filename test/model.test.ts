@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readConfig, readMetrics } from "../src/cli/run-dir.js";
+import { type MetricRecord, readConfig, readMetrics, trainingSeconds } from "../src/cli/run-dir.js";
 import { runSampling } from "../src/cli/sample-command.js";
 import { runTraining } from "../src/cli/train-command.js";
 import { simdSupported } from "../src/engine/index.js";
@@ -22,9 +22,12 @@ import {
   FLOW_DEFAULTS,
   FLOW_DOMAIN,
   modelSpecOf,
+  PRESET_CONTINUES,
   PRESETS,
   parseRunConfig,
   parseTheorySpec,
+  presetBefore,
+  presetChain,
   presetConfig,
   SpecError,
   speedWarnings,
@@ -88,6 +91,28 @@ describe("model description", () => {
     const kernel = (k: string) => k === "w" || k.endsWith(".w");
     for (const [k, t] of Object.entries(a))
       expect(kernel(k) ? t.shape.slice(1) : t.shape).toEqual(kernel(k) ? b[k]!.shape.slice(1) : b[k]!.shape);
+  });
+
+  it("presetChain: the presets to train in turn; PRESET_CONTINUES names presets only", () => {
+    expect(presetChain("phi4-l32")).toEqual(["phi4-l32-start", "phi4-l32-refine", "phi4-l32"]);
+    expect(presetChain("phi4-l32-refine")).toEqual(["phi4-l32-start", "phi4-l32-refine"]);
+    expect(presetChain("phi4-notebook")).toEqual(["phi4-notebook"]);
+    expect(presetBefore("phi4-l32-start")).toBeUndefined();
+    expect(presetBefore("constructor")).toBeUndefined();
+    expect(() => presetChain("nope")).toThrow(/unknown preset 'nope'/);
+    for (const [name, before] of Object.entries(PRESET_CONTINUES)) {
+      expect(Object.keys(PRESETS)).toContain(name);
+      expect(Object.keys(PRESETS)).toContain(before);
+    }
+  });
+
+  it("trainingSeconds: each invocation's last seconds, summed; restored lines without a time skipped", () => {
+    const rec = (step: number, seconds: number | null) =>
+      ({ step, loss: 0, ess: 0, seconds }) as MetricRecord;
+    expect(trainingSeconds([])).toBe(0);
+    expect(trainingSeconds([rec(1, 1), rec(2, 2), rec(3, 3.5)])).toBe(3.5);
+    // Resumed after step 2 (its clock restarts), and a line restored from the checkpoint.
+    expect(trainingSeconds([rec(1, 1), rec(2, 2), rec(3, null), rec(4, 0.5), rec(5, 1.25)])).toBe(3.25);
   });
 
   it("configShape: φ⁴ [...L], U(1) links [d, ...L]", () => {

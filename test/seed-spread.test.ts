@@ -114,6 +114,68 @@ describe("bench/seed-spread", () => {
     expect(s.pytorch.skipped).toMatch(/no PyTorch training reference/);
   });
 
+  it("trains a preset's whole chain per seed, each stage from the last, and resumes a kept study", async () => {
+    const keep = join(tmp, "chain");
+    const tiny = ["--steps", "2", "--ode-steps", "2", "--batch", "2", "--L", "8"];
+    const args = [
+      "--preset",
+      "phi4-l32",
+      "--seeds",
+      "1",
+      "--ess-draws",
+      "16",
+      "--mh",
+      "8",
+      "--torch-seeds",
+      "",
+    ];
+    args.push("--keep", keep);
+    const first = await seedSpread(...args, "--out", join(tmp, "chain1.json"), "--", ...tiny);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.split("\n")[0]).toMatch(
+      /^seed-spread: phi4-l32-start → phi4-l32-refine → phi4-l32; /,
+    );
+    expect(first.stdout).toMatch(
+      /^latticeflow seed 1: ESS .*\(\d+\.\d \+ \d+\.\d \+ \d+\.\d s of training\)/m,
+    );
+    const a = read(join(tmp, "chain1.json"));
+    expect(a).toMatchObject({ preset: "phi4-l32", chain: ["phi4-l32-start", "phi4-l32-refine", "phi4-l32"] });
+    const run = a.latticeflow.runs[0]!;
+    const stages = run.stages as { preset: string; resumed: boolean; train_s: number }[];
+    expect(stages.map((x) => [x.preset, x.resumed])).toEqual([
+      ["phi4-l32-start", false],
+      ["phi4-l32-refine", false],
+      ["phi4-l32", false],
+    ]);
+    expect(run.train_s).toBeCloseTo(
+      stages.reduce((t, x) => t + x.train_s, 0),
+      9,
+    );
+    // Each stage after the first started from the one before it.
+    for (const [stage, from] of [
+      ["phi4-l32-refine", "phi4-l32-start"],
+      ["phi4-l32", "phi4-l32-refine"],
+    ]) {
+      const init = JSON.parse(readFileSync(join(keep, "1", stage!, "init_from.json"), "utf8"));
+      expect(JSON.stringify(init)).toContain(join(keep, "1", from!));
+    }
+    const config = JSON.parse(readFileSync(join(keep, "1", "phi4-l32", "config.json"), "utf8"));
+    expect(config.train).toMatchObject({ gradientEstimator: "path", steps: 2, seed: 1 });
+    // The same command again: every stage is resumed (finished: nothing to train), and lnz and
+    // the MH chain give the same numbers.
+    const again = await seedSpread(...args, "--out", join(tmp, "chain2.json"), "--", ...tiny);
+    expect(again.code, again.stderr).toBe(0);
+    const b = read(join(tmp, "chain2.json"));
+    const rerun = b.latticeflow.runs[0]!;
+    expect((rerun.stages as { resumed: boolean }[]).map((x) => x.resumed)).toEqual([true, true, true]);
+    expect(rerun.ess).toBe(run.ess);
+    expect(rerun.mh_acceptance).toBe(run.mh_acceptance);
+    expect(rerun.train_s).toBe(run.train_s);
+    const init = await seedSpread(...args, "--out", join(tmp, "chain3.json"), "--", "--init-from", keep);
+    expect(init.code).toBe(2);
+    expect(init.stderr).toMatch(/--init-from is set by the script/);
+  }, 120_000);
+
   const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch, numpy"]).status === 0;
   it.skipIf(!hasTorch)("runs the PyTorch reference with the mirrored train flags", async () => {
     const out = join(tmp, "torch.json");

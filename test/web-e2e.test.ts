@@ -408,6 +408,17 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(CLI))("the page, built and 
     await page.goto(`${site.url}?preset=phi4-nope`);
     await waitFor(() => document.getElementById("status")!.textContent!.startsWith("Error"));
     expect(await text("#status")).toMatch(/^Error: unknown preset 'phi4-nope': use one of phi4-notebook, /);
+    await page.goto(`${site.url}?preset=phi4-l32`);
+    await waitFor(() => document.getElementById("status")!.textContent!.startsWith("Error"));
+    expect(await text("#status")).toMatch(
+      /^Error: preset phi4-l32 goes on from a trained phi4-l32-refine run/,
+    );
+    const options = await page.$$eval("#preset option", (os) =>
+      os.map((o) => (o as HTMLOptionElement).value),
+    );
+    expect(options).toContain("phi4-l32-start");
+    expect(options).not.toContain("phi4-l32-refine");
+    expect(options).not.toContain("phi4-l32");
   }, 60_000);
 
   it("on plain http (no service worker there) it says why it has one thread, and still trains", async () => {

@@ -108,6 +108,12 @@ function fromAddress() {
   const { preset: p, settings } = decodeState(location.search);
   try {
     lf.presetConfig(p); // SpecError naming the presets if unknown
+    const before = lf.presetBefore(p);
+    if (before !== undefined) {
+      throw new lf.SpecError(
+        `preset ${p} goes on from a trained ${before} run, which the page cannot load: train the chain with the CLI (npm run seeds -- --preset ${p} --seeds 1 --keep DIR)`,
+      );
+    }
   } catch (e) {
     form.set(presetWithThreads(preset));
     return status(`Error: ${e.message}`, true);
@@ -125,7 +131,10 @@ function fromAddress() {
   }
 }
 
-for (const name of Object.keys(lf.PRESETS)) $("preset").append(new Option(name, name));
+// Presets that go on from another's trained flow need --init-from, which the page has not.
+for (const name of Object.keys(lf.PRESETS)) {
+  if (lf.presetBefore(name) === undefined) $("preset").append(new Option(name, name));
+}
 fromAddress();
 $("preset").value = preset;
 $("preset").onchange = () => {

@@ -359,6 +359,22 @@ export function readMetrics(dir: string): MetricRecord[] {
 }
 
 /**
+ * The training time of a run's kept steps over all its invocations: `seconds` counts from each
+ * invocation's start, so each stretch where it keeps rising adds its last value. Steps a crash
+ * or an interrupt made the resume recompute are not counted twice (their lines were dropped).
+ */
+export function trainingSeconds(records: readonly MetricRecord[]): number {
+  let total = 0;
+  let prev = 0;
+  for (const r of records) {
+    if (r.seconds === null) continue;
+    if (r.seconds < prev) total += prev;
+    prev = r.seconds;
+  }
+  return total + prev;
+}
+
+/**
  * Repair metrics.jsonl for a resume from the checkpoint of `step`: keep the whole lines of steps
  * 1..step (dropping later steps, which the resume recomputes, and lines cut by a crash), and
  * if the line of `step` itself was cut, restore it from the checkpoint (`saved`). Returns the

@@ -17,6 +17,8 @@ import {
   flatten,
   modelSpecOf,
   PRESETS,
+  presetBefore,
+  presetChain,
   SpecError,
   speedWarnings,
 } from "../model/index.js";
@@ -668,10 +670,16 @@ export function registerTrainCommand(program: Command): void {
         );
       }
     }
+    const preset = o.preset as string | undefined;
+    const before = preset === undefined ? undefined : presetBefore(preset);
+    if (!resume && before !== undefined && o.initFrom === undefined) {
+      throw new UsageError(
+        `preset ${preset} goes on from a trained ${before} run: add --init-from <that run's directory> (the whole chain, ${presetChain(preset!).join(" → ")}, is one command: npm run seeds -- --preset ${preset} --seeds 1 --keep DIR)`,
+      );
+    }
     const config = resume
       ? undefined
-      : (mergedConfig(o.preset as string | undefined, o.config as string | undefined, flags) ??
-        presetConfig("phi4-notebook"));
+      : (mergedConfig(preset, o.config as string | undefined, flags) ?? presetConfig("phi4-notebook"));
     let s: TrainSummary;
     try {
       s = await runTraining({

@@ -28,7 +28,7 @@ export {
   TebdSpecSchema,
 } from "./flow-spec.js";
 export { type EnsembleMeasurement, measureEnsemble } from "./measure-ensemble.js";
-export { PRESETS, presetConfig } from "./presets.js";
+export { PRESET_CONTINUES, PRESETS, presetBefore, presetChain, presetConfig } from "./presets.js";
 export { type ExactReferences, exactReferences, isingExactObservables } from "./references.js";
 export {
   applySettings,

@@ -1,7 +1,7 @@
 /**
  * Named runs, shared by the CLI (`--preset`) and the browser page: the notebook's two φ⁴ studies
  * (../shared/seeds, arXiv 1904.12072), the same theory with a better-trained flow and with an
- * MLP-conditioned RealNVP flow; the continuous flow of arXiv 2207.00283 at L = 32 (two stages);
+ * MLP-conditioned RealNVP flow; the continuous flow of arXiv 2207.00283 at L = 32 (three stages, {@link PRESET_CONTINUES});
  * NeuralRG's Ising MERA runs; the U(1) tutorial's study (arXiv 2101.08176) and a stronger flow
  * for the same physics.
  */
@@ -168,6 +168,28 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
     },
   },
 };
+
+/**
+ * Presets that go on from another's trained flow (`--init-from` a run of the named preset), so
+ * that one from scratch would waste its steps: `phi4-l32`'s stages.
+ */
+export const PRESET_CONTINUES: Readonly<Record<string, string>> = {
+  "phi4-l32-refine": "phi4-l32-start",
+  "phi4-l32": "phi4-l32-refine",
+};
+
+/** The preset whose trained flow `name` goes on from, if any. */
+export function presetBefore(name: string): string | undefined {
+  return Object.hasOwn(PRESET_CONTINUES, name) ? PRESET_CONTINUES[name] : undefined;
+}
+
+/** The presets to train in turn, each `--init-from` the one before, to reach `name`. */
+export function presetChain(name: string): string[] {
+  presetConfig(name);
+  const chain = [name];
+  for (let p = presetBefore(name); p !== undefined; p = presetBefore(p)) chain.unshift(p);
+  return chain;
+}
 
 /** A fresh copy of a preset; SpecError naming the known ones otherwise. */
 export function presetConfig(name: string): RunConfig {
