@@ -20,14 +20,22 @@
  * file renamed into place). The flow's total cost per independent χ₂ sample at N samples is
  * (train wall + MH sampling seconds)/N · 2τ_int(χ₂). Usage errors: one line, exit 2.
  *
+ * With `--preset NAME` in place of a flow family, step 1 trains that preset (its theory must be
+ * the row's) as the chain of presets it ends (bench/preset-chain.ts: `phi4-l32` is three), one run
+ * directory per stage; an existing --keep directory is then resumed, not refused, so a
+ * three-hour row cut off goes on when the same command is given again. Its training time is
+ * what the runs record over all their invocations.
+ *
  *   node dist/bench/scaling.js --row E2 [--n 50000] [--hmc-n N] [--hmc-leapfrog K] [--ess-draws 16384] [--seed 1]
- *     [--flow-family affine-cnn|cnf] [--keep DIR] [--out FILE] [-- <extra train flags>]
+ *     [--flow-family affine-cnn|cnf | --preset NAME] [--keep DIR] [--out FILE] [-- <extra train flags>]
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PRESETS, presetChain } from "../src/model/presets.js";
 import { type Child, num, runChild, running } from "./child.js";
+import { type Stage, trainPresetChain } from "./preset-chain.js";
 
 // ---------------------------------------------------------------- rows and flow families
 
@@ -82,7 +90,8 @@ const RESERVED: Readonly<Record<string, string>> = {
   seed: "use the script's --seed",
   out: "use --keep DIR to keep the run directory",
   resume: "each row trains afresh",
-  preset: "the row and --flow-family set the run",
+  preset: "give the script's --preset NAME, before --",
+  "init-from": "the row trains afresh, or --preset trains the chain a preset needs",
   config: "the row and --flow-family set the run",
 };
 
@@ -94,7 +103,7 @@ const CLI = join(repo, "dist", "src", "cli", "main.js");
 
 const USAGE =
   "usage: node dist/bench/scaling.js --row NAME [--n 50000] [--hmc-n N] [--hmc-leapfrog K] [--ess-draws 16384] [--seed 1]\n" +
-  "         [--flow-family affine-cnn|cnf] [--keep DIR] [--out FILE] [-- <extra train flags>]\n" +
+  "         [--flow-family affine-cnn|cnf | --preset NAME] [--keep DIR] [--out FILE] [-- <extra train flags>]\n" +
   `  rows: ${Object.keys(ROWS).join(", ")}`;
 
 /** Usage errors: one line naming the problem and the fix, exit 2, nothing written. */
@@ -117,6 +126,7 @@ const EXAMPLES: Readonly<Record<string, string>> = {
   "ess-draws": "16384",
   seed: "1",
   "flow-family": "cnf",
+  preset: "phi4-l32",
   keep: "runs/scaling-E2",
   out: "row.json",
 };
@@ -153,9 +163,37 @@ if (rowName === undefined) refuse(`--row is required: one of ${Object.keys(ROWS)
 if (!Object.hasOwn(ROWS, rowName))
   refuse(`unknown row '${rowName}': use one of ${Object.keys(ROWS).join(", ")}`);
 const row = ROWS[rowName]!;
+const preset = opts.get("preset") ?? null;
+if (preset !== null && opts.has("flow-family"))
+  refuse("--preset and --flow-family both name the flow: give one of them");
 const family = opts.get("flow-family") ?? "affine-cnn";
 if (!Object.hasOwn(FAMILIES, family))
   refuse(`unknown --flow-family '${family}': use one of ${Object.keys(FAMILIES).join(", ")}`);
+/** The presets to train in turn for --preset (empty without it). */
+const chain = preset === null ? [] : presetChainOrRefuse(preset);
+
+function presetChainOrRefuse(name: string): string[] {
+  if (!Object.hasOwn(PRESETS, name))
+    refuse(`unknown preset '${name}': use one of ${Object.keys(PRESETS).join(", ")}`);
+  const t = PRESETS[name]!.theory;
+  const same =
+    t.kind === "phi4" &&
+    t.latticeShape.length === 2 &&
+    t.latticeShape.every((l) => l === row.L) &&
+    t.m2 === M2 &&
+    t.lam === row.lam;
+  if (!same) {
+    const fits = Object.entries(ROWS).find(
+      ([, r]) =>
+        t.kind === "phi4" && t.latticeShape.every((l) => l === r.L) && t.m2 === M2 && t.lam === r.lam,
+    );
+    refuse(
+      `preset ${name} is not row ${rowName}'s ensemble (L = ${row.L}, m² = ${M2}, λ = ${row.lam})` +
+        `${fits === undefined ? ": it is no row's" : `: use --row ${fits[0]}`}`,
+    );
+  }
+  return presetChain(name);
+}
 const n = count("n", 50000, 2);
 const hmcN = count("hmc-n", n, 2);
 const hmcLeapfrog = count("hmc-leapfrog", row.leapfrog, 1);
@@ -169,7 +207,7 @@ for (const t of extraFlags) {
 }
 
 const keep = opts.has("keep") ? resolve(opts.get("keep")!) : null;
-if (keep !== null && existsSync(keep) && readdirSync(keep).length > 0)
+if (preset === null && keep !== null && existsSync(keep) && readdirSync(keep).length > 0)
   refuse(`--keep ${keep} is not empty: name a new or empty directory`);
 const date = new Date().toISOString();
 const outFile = resolve(
@@ -194,7 +232,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 const workDir = keep ?? mkdtempSync(join(tmpdir(), "lf-scaling-"));
 if (keep !== null) mkdirSync(keep, { recursive: true });
-const runDir = join(workDir, "run");
+const runDir = join(workDir, preset === null ? "run" : chain.at(-1)!);
 const mhFile = join(workDir, "mh.npy");
 const hmcFile = join(workDir, "hmc.npy");
 
@@ -228,7 +266,11 @@ const theoryFlags = ["--theory", "phi4", "--L", String(row.L), "--m2", String(M2
 // float32 affine couplings need rows of a multiple of 4 sites for SIMD (src/model/speed-warnings.ts);
 // at L = 6, 10, 14 float64 is the faster dtype, so those rows train in it.
 const dtypeFlags = family === "affine-cnn" && row.L % 4 !== 0 ? ["--dtype", "float64"] : [];
-const trainFlags = [...FAMILIES[family]!, ...dtypeFlags, ...extraFlags];
+const trainFlags = preset === null ? [...FAMILIES[family]!, ...dtypeFlags, ...extraFlags] : extraFlags;
+/** With --preset: lnz on the last stage's threads (its numbers are the same for any count). */
+const lnzThreads = preset === null ? [] : ["--threads", String(PRESETS[preset]!.train.threads)];
+/** With --preset the kept directory may hold a sample and HMC chain of an earlier try. */
+const force = preset === null ? [] : ["--force"];
 const commands = {
   train: [
     "train",
@@ -241,28 +283,58 @@ const commands = {
     "--quiet",
     ...trainFlags,
   ],
-  lnz: ["lnz", "--run", runDir, "--n", String(essDraws), "--seed", "5", "--json"],
-  sample: ["sample", "--run", runDir, "--mh", "--n", String(n), "--seed", "6", "--out", mhFile, "--json"],
+  lnz: ["lnz", "--run", runDir, "--n", String(essDraws), "--seed", "5", ...lnzThreads, "--json"],
+  sample: [
+    ...["sample", "--run", runDir, "--mh", "--n", String(n), "--seed", "6", "--out", mhFile, "--json"],
+    ...force,
+  ],
   hmc: [
     ...["hmc", ...theoryFlags, "--n", String(hmcN), "--leapfrog", String(hmcLeapfrog)],
-    ...["--seed", "7", "--out", hmcFile, "--json", "--quiet"],
+    ...["--seed", "7", "--out", hmcFile, "--json", "--quiet", ...force],
   ],
   measureMh: ["measure", mhFile, "--json"],
   measureHmc: ["measure", hmcFile, "--json"],
 };
 
 process.stderr.write(
-  `scaling: ${rowName}: L = ${row.L}, m² = ${M2}, λ = ${row.lam} (${row.source}); ${family}; ` +
+  `scaling: ${rowName}: L = ${row.L}, m² = ${M2}, λ = ${row.lam} (${row.source}); ` +
+    `${preset === null ? family : `preset ${chain.join(" → ")}`}; ` +
     `N = ${n} flow MH, ${hmcN} HMC; train flags: ${trainFlags.join(" ")}\n`,
 );
 const loadStart = loadavg();
-const train = await step("train", commands.train);
+const trained = preset === null ? null : await trainChain();
+const train = trained === null ? await step("train", commands.train) : null;
 const lnz = await step("lnz", commands.lnz);
 const sample = await step("sample --mh", commands.sample);
 const hmc = await step("hmc", commands.hmc);
 const measureMh = await step("measure mh.npy", commands.measureMh);
 const measureHmc = await step("measure hmc.npy", commands.measureHmc);
 if (keep === null) rmSync(workDir, { recursive: true, force: true });
+
+/** --preset: its chain, each stage in <workDir>/<stage>, stopping the script on a failure. */
+async function trainChain(): Promise<Stage[]> {
+  process.stderr.write(`scaling: ${rowName}: train ${chain.join(" → ")} …\n`);
+  const r = await trainPresetChain({
+    cli: CLI,
+    chain,
+    seed,
+    dirOf: (stage) => join(workDir, stage),
+    trainFlags: extraFlags,
+    resumeFlags: [],
+    stop: () => (interrupted ? "interrupted" : null),
+  });
+  for (const s of r.stages)
+    process.stderr.write(
+      `scaling: ${rowName}: ${s.preset}${s.resumed ? " (resumed)" : ""}: ${s.train_s?.toFixed(1)} s of training\n`,
+    );
+  const f = r.failure;
+  if (f !== null) {
+    if ("child" in f) fail(`train ${f.stage}`, f.child);
+    interrupted = true;
+    fail(`train ${f.stage}`, { code: 130, json: null, reason: f.stopped, seconds: 0 });
+  }
+  return r.stages;
+}
 
 // ---------------------------------------------------------------- the numbers
 
@@ -293,7 +365,9 @@ const flowAbsM = observable(measureMh.json, "abs_m");
 const hmcChi2 = observable(measureHmc.json, "chi2");
 const hmcAbsM = observable(measureHmc.json, "abs_m");
 const sampleSeconds = num(measureMh.json.seconds);
-const trainSeconds = train.seconds;
+/** The training's time: the train process, or the chain's runs over all their invocations. */
+const trainSeconds =
+  trained === null ? train!.seconds : trained.reduce((t, s) => t + (s.train_s ?? Number.NaN), 0);
 const totalCost =
   sampleSeconds === null || flowChi2.tau_int === null
     ? null
@@ -304,7 +378,8 @@ const summary = {
   L: row.L,
   lam: row.lam,
   m2: M2,
-  flow_family: family,
+  flow_family: preset === null ? family : PRESETS[preset]!.flow.kind,
+  preset,
   n,
   hmc_n: hmcN,
   hmc_leapfrog: hmcLeapfrog,
@@ -380,11 +455,13 @@ const result = {
   row_source: row.source,
   train_flags: trainFlags,
   extra_flags: extraFlags,
-  commands: Object.fromEntries(
-    Object.entries(commands).map(([k, v]) => [k, ["latticeflow", ...v].join(" ")]),
-  ),
+  commands: {
+    ...Object.fromEntries(Object.entries(commands).map(([k, v]) => [k, ["latticeflow", ...v].join(" ")])),
+    ...(trained === null ? {} : { train: trained.map((s) => s.command).join(" && ") }),
+  },
+  stages: trained,
   walls_s: {
-    train: train.seconds,
+    train: train?.seconds ?? trained!.reduce((t, s) => t + (s.wall_s ?? Number.NaN), 0),
     lnz: lnz.seconds,
     sample: sample.seconds,
     hmc: hmc.seconds,
@@ -399,7 +476,7 @@ const result = {
   },
   run_dir: keep,
   outputs: {
-    train: train.json,
+    train: train?.json ?? trained!.at(-1)!.train,
     lnz: lnz.json,
     sample: sample.json,
     hmc: hmc.json,

@@ -21,14 +21,14 @@
  *     [-- <train flags, e.g. --steps 4000 --hidden 16,16 --threads 2>]
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type FiveNumberSummary, fiveNumberSummary } from "../src/analysis/quantiles.js";
-import { readMetrics, trainingSeconds } from "../src/cli/run-dir.js";
 import { PRESETS, presetChain } from "../src/model/presets.js";
 import { type Child, num, runChild, running } from "./child.js";
+import { type Stage, trainPresetChain } from "./preset-chain.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
@@ -154,18 +154,6 @@ function failed(step: string, c: Child): string {
 
 // ---------------------------------------------------------------- latticeflow
 
-/** One `train` of a seed's chain. */
-interface Stage {
-  preset: string;
-  /** The directory existed (under --keep) and was resumed rather than started. */
-  resumed: boolean;
-  /** Wall time of this train process (of the resume alone when resumed). */
-  wall_s: number | null;
-  /** The run's training time over all its invocations (metrics.jsonl: src/cli/run-dir.ts). */
-  train_s: number | null;
-  train: Record<string, unknown> | null;
-}
-
 interface LatticeflowRun {
   seed: number;
   error: string | null;
@@ -224,29 +212,20 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
     lnz: null,
     sample: null,
   };
-  let previous: string | null = null;
-  for (const stage of chain) {
-    if (halt.stop !== null) {
-      r.error = halt.stop.message;
-      return r;
-    }
-    const out = chain.length === 1 ? seedDir : join(seedDir, stage);
-    const resumed = existsSync(join(out, "config.json"));
-    const args = resumed
-      ? ["--resume", "--out", out, "--json", "--quiet", ...threadFlags()]
-      : [
-          ...["--preset", stage, "--seed", String(seed), "--out", out, "--json", "--quiet"],
-          ...(previous === null ? [] : ["--init-from", previous]),
-          ...trainFlags,
-        ];
-    const t = await runChild(process.execPath, [CLI, "train", ...args]);
-    const train_s = existsSync(out) ? trainingSeconds(readMetrics(out)) : null;
-    r.stages.push({ preset: stage, resumed, wall_s: t.seconds, train_s, train: t.json });
-    if (t.code !== 0 || t.json === null) {
-      r.error = failed(`train (${stage})`, t);
-      return r;
-    }
-    previous = out;
+  const trained = await trainPresetChain({
+    cli: CLI,
+    chain,
+    seed,
+    dirOf: (stage) => (chain.length === 1 ? seedDir : join(seedDir, stage)),
+    trainFlags,
+    resumeFlags: threadFlags(),
+    stop: () => halt.stop?.message ?? null,
+  });
+  r.stages = trained.stages;
+  const f = trained.failure;
+  if (f !== null) {
+    r.error = "child" in f ? failed(`train (${f.stage})`, f.child) : f.stopped;
+    return r;
   }
   const last = r.stages.at(-1)!.train!;
   r.train = last;

@@ -114,6 +114,40 @@ describe("bench/scaling", () => {
     expect(readJson(out)).toMatchObject({ row: "E1", flow_family: "cnf", n: 100, hmc_n: 100, seed: 3 });
   });
 
+  it("--preset trains the chain the preset ends, and the same command again resumes it", async () => {
+    const keep = join(tmp, "x32-run");
+    const args = ["--row", "X32", "--preset", "phi4-l32", "--n", "8", "--hmc-n", "20", "--ess-draws", "16"];
+    const tiny = ["--", "--steps", "2", "--ode-steps", "2", "--batch", "2"];
+    const first = await scaling(...args, "--keep", keep, "--out", join(tmp, "x32a.json"), ...tiny);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^\| X32 \| 32 \| 4\.572 \| /);
+    const a = readJson(join(tmp, "x32a.json")) as Record<string, unknown> & {
+      stages: { preset: string; resumed: boolean; train_s: number }[];
+      commands: Record<string, string>;
+    };
+    expect(a).toMatchObject({ row: "X32", preset: "phi4-l32", flow_family: "cnf" });
+    expect(a.stages.map((x) => [x.preset, x.resumed])).toEqual([
+      ["phi4-l32-start", false],
+      ["phi4-l32-refine", false],
+      ["phi4-l32", false],
+    ]);
+    // The flow's training time is what its three runs record, not the row's wall.
+    expect(a.train_s).toBeCloseTo(
+      a.stages.reduce((t, x) => t + x.train_s, 0),
+      9,
+    );
+    expect(a.commands.train).toMatch(
+      /^latticeflow train --preset phi4-l32-start .* && latticeflow train --preset phi4-l32-refine .*--init-from .*phi4-l32-start/,
+    );
+    const config = readJson(join(keep, "phi4-l32", "config.json")) as Record<string, Record<string, unknown>>;
+    expect(config.train).toMatchObject({ gradientEstimator: "path", steps: 2, seed: 1 });
+    const again = await scaling(...args, "--keep", keep, "--out", join(tmp, "x32b.json"), ...tiny);
+    expect(again.code, again.stderr).toBe(0);
+    const b = readJson(join(tmp, "x32b.json")) as typeof a;
+    expect(b.stages.map((x) => x.resumed)).toEqual([true, true, true]);
+    for (const k of ["ess", "mh_acceptance", "chi2_flow", "chi2_hmc", "train_s"]) expect(b[k], k).toBe(a[k]);
+  }, 120_000);
+
   it("refuses bad usage in one line naming the fix, exit 2, nothing written", async () => {
     const out = join(tmp, "refused.json");
     const full = join(tmp, "full");
@@ -133,6 +167,17 @@ describe("bench/scaling", () => {
       ],
       [["--row", "E1", "--keep", full], /is not empty: name a new or empty directory/],
       [["--row"], /--row needs a value, e.g. --row E2/],
+      [
+        ["--row", "X20", "--preset", "phi4-l32"],
+        /preset phi4-l32 is not row X20's ensemble .*: use --row X32$/,
+      ],
+      [
+        ["--row", "E2", "--preset", "phi4-notebook"],
+        /preset phi4-notebook is not row E2's ensemble .*: it is no row's$/,
+      ],
+      [["--row", "X32", "--preset", "phi4-l32", "--flow-family", "cnf"], /give one of them/],
+      [["--row", "X32", "--preset", "nope"], /unknown preset 'nope'/],
+      [["--row", "X32", "--", "--init-from", "x"], /--init-from is not a train flag here/],
     ];
     for (const [args, message] of cases) {
       const r = await scaling("--out", out, ...args);
