@@ -62,7 +62,8 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
    * The first of `phi4-l32`'s three stages: the equivariant continuous flow (arXiv 2207.00283,
    * its reference code's model and Adam β = 0.8, 0.9) trained at L = 32's coupling λ = 4.572 on
    * a 16×16 lattice, where a step costs a quarter; 40 RK4 steps, batch 32, 3200 steps at a
-   * cosine-decayed rate from 2e-3, float32, 1 thread (48 minutes; docs/phi4-beyond.md).
+   * cosine-decayed rate from 2e-3, float32, 2 threads (docs/phi4-beyond.md; the first
+   * measured run had 1 thread and 48 minutes).
    */
   "phi4-l32-start": {
     theory: { kind: "phi4", latticeShape: [16, 16], m2: -4, lam: 4.572 },
@@ -76,6 +77,7 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
       beta1: 0.8,
       beta2: 0.9,
       dtype: "float32",
+      threads: 2,
       checkpointEvery: 200,
     },
   },
