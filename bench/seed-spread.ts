@@ -106,7 +106,6 @@ const preset = opts.get("preset") ?? "phi4-notebook";
 if (!Object.hasOwn(PRESETS, preset)) {
   refuse(`unknown preset '${preset}': use one of ${Object.keys(PRESETS).join(", ")}`);
 }
-
 const seeds = seedList("seeds", "1-5");
 const torchSeedsAsked = seedList("torch-seeds", "1-8");
 const jobs = count("jobs", 1, 1);
