@@ -308,7 +308,7 @@ describe("sample and lnz", () => {
     expect(solverErrorWarning(e(0.05), "the ensemble")).toBeNull();
     expect(solverErrorWarning(e(0.05), "ln Z", 0.1)).toBeNull();
     expect(solverErrorWarning(e(0.05), "ln Z", 0.01)).toBe(
-      "the ODE solver's log q error is 0.050 nats (max over 64 draws, log q with 10 vs 20 RK4 steps) exceeds the error bar of ln Z, 0.010, which does not include it (reweighting does not remove it); train the flow with more RK4 steps (e.g. a new run with --init-from <this run> --ode-steps 20)",
+      "the ODE solver's log q error is 0.050 nats (max over 64 draws, log q with 10 vs 20 RK4 steps) exceeds the error bar of ln Z, 0.010, which does not include it (reweighting does not remove it); draw with more RK4 steps: add --ode-steps 20 (the same weights; to train on with them, a new run with --init-from <this run> --ode-steps 20)",
     );
     expect(solverErrorWarning(e(0.2), "ln Z", 1)).toContain("0.20 nats (max over 64 draws");
     expect(solverErrorWarning(e(0.2), "ln Z", 1)).toContain("above 0.1: ");
@@ -352,5 +352,43 @@ describe("sample and lnz", () => {
     const s2 = runSampling({ run: a, n: 8, mh: false, seed: 1, out: join(a, "e.npy"), batch: 8 });
     expect("solverError" in s2).toBe(false);
     expect("solver_error" in runLnz({ run: a, n: 8, seed: 1, batch: 8 })).toBe(false);
+  });
+
+  it("--ode-steps draws with other RK4 steps: the run's own count changes nothing, more cut the error", async () => {
+    const d = await stiffRun("ode-steps", 0.5);
+    const quiet = <T>(f: () => T) => withStderr(f).then((r) => r.value!);
+    const own = await quiet(() => runLnz({ run: d, n: 16, seed: 1, batch: 16 }));
+    expect(own.ode_steps).toBe(2);
+    expect(await quiet(() => runLnz({ run: d, n: 16, seed: 1, batch: 16, odeSteps: 2 }))).toEqual({
+      ...own,
+      seconds: expect.any(Number),
+    });
+    const fine = await quiet(() => runLnz({ run: d, n: 16, seed: 1, batch: 16, odeSteps: 16 }));
+    expect(fine.ode_steps).toBe(16);
+    // RK4: 8× the steps, the error Δ(N) = log q_N − log q_2N falls by far more than 8.
+    expect(fine.solver_error as number).toBeLessThan((own.solver_error as number) / 50);
+    const out = join(d, "fine.npy");
+    const s = await quiet(() =>
+      runSampling({ run: d, n: 8, mh: true, seed: 1, out, batch: 8, odeSteps: 16 }),
+    );
+    expect(s.solverError).toBe(fine.solver_error);
+    const sidecar = JSON.parse(readFileSync(`${out}.json`, "utf8"));
+    expect(sidecar.flow).toMatchObject({ kind: "cnf", odeSteps: 16 });
+    // The run itself is untouched.
+    expect(readConfig(d).flow).toMatchObject({ odeSteps: 2 });
+
+    const a = join(tmp, "affine-ode-steps");
+    const c = applySettings(
+      presetConfig("phi4-notebook"),
+      { L: 4, layers: 2, hidden: [4], steps: 0 },
+      "test",
+    );
+    await runTraining({ out: a, config: c, resume: false, quiet: true });
+    expect(() => runLnz({ run: a, n: 8, seed: 1, batch: 8, odeSteps: 8 })).toThrow(
+      /^--ode-steps sets the RK4 steps of a continuous flow \(cnf\); the run in .* has flow 'affine-cnn': drop --ode-steps$/,
+    );
+    expect(() => runSampling({ run: d, n: 8, mh: true, seed: 1, out, batch: 8, odeSteps: 0 })).toThrow(
+      /--ode-steps/,
+    );
   });
 });

@@ -40,6 +40,20 @@ export function readConfigFile(path: string): FlatSettings {
   return nested ? flatten(o as Parameters<typeof flatten>[0]) : o;
 }
 
+/**
+ * A run's configuration with its continuous flow integrated in `odeSteps` RK4 steps instead
+ * (`sample` and `lnz --ode-steps`): the same weights, a more accurate log q for more steps.
+ */
+export function withOdeSteps(config: RunConfig, odeSteps: number | undefined, run: string): RunConfig {
+  if (odeSteps === undefined) return config;
+  if (config.flow.kind !== "cnf") {
+    throw new UsageError(
+      `--ode-steps sets the RK4 steps of a continuous flow (cnf); the run in ${run} has flow '${config.flow.kind}': drop --ode-steps`,
+    );
+  }
+  return applyFlags(config, { odeSteps });
+}
+
 /** `applySettings` on flags: messages name the flag (`--lr`), not the spec path (`'train.lr'`). */
 export function applyFlags(base: RunConfig | undefined, flags: FlatSettings): RunConfig {
   try {

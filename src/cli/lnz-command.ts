@@ -36,6 +36,7 @@ import { createParallelSampler } from "../parallel/shard.js";
 import { Rng } from "../rng/philox.js";
 import type { Theory } from "../theories/theory.js";
 import { fmt, num, printJson, threadsArg } from "./args.js";
+import { withOdeSteps } from "./config.js";
 import { UsageError } from "./errors.js";
 import { flowLogDensity } from "./flow-density.js";
 import { loadEnsemble, SPIN_SAMPLERS } from "./measure-command.js";
@@ -72,6 +73,8 @@ export interface LnzSummary {
    * null: not finite), warned about on stderr above SOLVER_ERROR_WARN; absent for other flows.
    */
   solver_error?: number | null;
+  /** ODE flows: the RK4 steps the draws were integrated with (the run's, or --ode-steps). */
+  ode_steps?: number;
 }
 
 /** Samplers whose ensembles are exact draws of p (Markov chains, in order), usable by --bridge. */
@@ -135,6 +138,8 @@ export function runLnz(opts: {
   bridge?: string;
   /** Threads of the flow passes (the draws are the same for any count). Absent: 1. */
   threads?: number;
+  /** A continuous flow's RK4 steps, in place of the run's (src/cli/config.ts withOdeSteps). */
+  odeSteps?: number;
 }): LnzSummary {
   if (!Number.isInteger(opts.n) || opts.n < 2)
     throw new UsageError(`--n must be an integer ≥ 2, got ${opts.n}`);
@@ -147,7 +152,7 @@ export function runLnz(opts: {
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1)
     throw new UsageError(`--threads must be a positive integer or 'auto', got ${threads}`);
-  const config = readConfig(opts.run);
+  const config = withOdeSteps(readConfig(opts.run), opts.odeSteps, opts.run);
   const { theory, flow } = buildModel(config);
   const dtype = config.train.dtype;
   const { params } = loadWeights(opts.run, flow.initParams(new Rng(config.train.seed), dtype));
@@ -215,6 +220,7 @@ export function runLnz(opts: {
     n_exact: nExact,
     importance: bridgeDraws === null ? null : { lnZ: est.lnZ + ref.logZShift, lnZ_error: est.lnZError },
     ...(solver === null ? {} : { solver_error: solverErrorValue(solver) }),
+    ...(config.flow.kind === "cnf" ? { ode_steps: config.flow.odeSteps } : {}),
   };
 }
 
@@ -240,6 +246,11 @@ export function registerLnzCommand(program: Command): void {
         "ln Z by bridge sampling, which counts the mass the flow misses",
     )
     .option(
+      "--ode-steps <n>",
+      "continuous flows: integrate with n RK4 steps instead of the run's (same weights; more steps, a more accurate log q)",
+      num("--ode-steps"),
+    )
+    .option(
       "--threads <n>",
       "threads of the flow passes, or 'auto' (the cores); the draws are the same for any count",
       threadsArg("--threads"),
@@ -248,7 +259,7 @@ export function registerLnzCommand(program: Command): void {
     .option(
       "--json",
       "print {lnZ, lnZ_error, lnZ_exact, lnZ_n_sigma, lnZ_shift, F_variational, ess, n, seconds, warning, " +
-        "method, n_exact, importance, and solver_error for ODE flows} as the last line",
+        "method, n_exact, importance, and solver_error and ode_steps for ODE flows} as the last line",
       false,
     )
     .action((o: Record<string, unknown>) => {
@@ -260,6 +271,7 @@ export function registerLnzCommand(program: Command): void {
         z2: o.z2 === true,
         bridge: o.bridge as string | undefined,
         threads: resolveThreads(o.threads as number | "auto"),
+        odeSteps: o.odeSteps as number | undefined,
       });
       if (o.json) printJson(s);
       else {

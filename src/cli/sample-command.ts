@@ -38,6 +38,7 @@ type ParallelSampler = ReturnType<typeof createParallelSampler>;
 
 import { Rng } from "../rng/philox.js";
 import { fmt, num, printJson, threadsArg } from "./args.js";
+import { withOdeSteps } from "./config.js";
 import { UsageError } from "./errors.js";
 import { flowStateLogq, z2LogDensity } from "./flow-density.js";
 import { loadWeights, readConfig } from "./run-dir.js";
@@ -76,6 +77,8 @@ export interface SampleOptions {
   hmcLeapfrog?: number;
   /** A fixed step size of the local HMC; absent: tuned to acceptance 0.8 before the chain. */
   hmcEps?: number;
+  /** A continuous flow's RK4 steps, in place of the run's (src/cli/config.ts withOdeSteps). */
+  odeSteps?: number;
 }
 
 /** The local HMC of a flow-MH chain (`--local-hmc`), as the sidecar records it. */
@@ -174,7 +177,7 @@ export function runSampling(opts: SampleOptions): SampleSummary {
     throw new UsageError(`--hmc-eps must be > 0, got ${opts.hmcEps}`);
   if (localHmc === undefined && (opts.hmcLeapfrog !== undefined || opts.hmcEps !== undefined))
     throw new UsageError("--hmc-leapfrog and --hmc-eps set the local HMC: add --mh --local-hmc <k>");
-  const config = readConfig(opts.run);
+  const config = withOdeSteps(readConfig(opts.run), opts.odeSteps, opts.run);
   const { theory, flow } = buildModel(config);
   const dtype = config.train.dtype;
   const { params, step } = loadWeights(opts.run, flow.initParams(new Rng(config.train.seed), dtype));
@@ -312,6 +315,11 @@ export function registerSampleCommand(program: Command): void {
       false,
     )
     .option(
+      "--ode-steps <n>",
+      "continuous flows: integrate with n RK4 steps instead of the run's (same weights; more steps, a more accurate log q)",
+      num("--ode-steps"),
+    )
+    .option(
       "--threads <n>",
       "threads of the flow passes, or 'auto' (the cores); the ensemble is the same for any count",
       threadsArg("--threads"),
@@ -344,6 +352,7 @@ export function registerSampleCommand(program: Command): void {
         batch: o.batch as number,
         z2: o.z2 === true,
         threads: resolveThreads(o.threads as number | "auto"),
+        odeSteps: o.odeSteps as number | undefined,
         force: o.force === true,
         localHmc: o.localHmc as number | undefined,
         hmcLeapfrog: o.hmcLeapfrog as number | undefined,

@@ -74,7 +74,9 @@ export function solverErrorWarning(
   errorBar?: number,
 ): string | null {
   if (e === null) return null;
-  const fix = `train the flow with more RK4 steps (e.g. a new run with --init-from <this run> --ode-steps ${e.refinedSteps})`;
+  const fix =
+    `draw with more RK4 steps: add --ode-steps ${e.refinedSteps} (the same weights; to train on with them, ` +
+    `a new run with --init-from <this run> --ode-steps ${e.refinedSteps})`;
   if (!(e.maxAbs <= SOLVER_ERROR_WARN))
     return (
       `${measured(e, "")}, above ${SOLVER_ERROR_WARN}: the flow's field is too stiff for --ode-steps ${e.steps}, ` +
