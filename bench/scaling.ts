@@ -27,7 +27,9 @@
  * what the runs record over all their invocations.
  *
  *   node dist/bench/scaling.js --row E2 [--n 50000] [--hmc-n N] [--hmc-leapfrog K] [--ess-draws 16384] [--seed 1]
- *     [--flow-family affine-cnn|cnf | --preset NAME] [--keep DIR] [--out FILE] [-- <extra train flags>]
+ *     [--flow-family affine-cnn|cnf | --preset NAME] [--ode-steps N] [--keep DIR] [--out FILE] [-- <extra train flags>]
+ *
+ * `--ode-steps N` (continuous flows) gives lnz and sample N RK4 steps instead of the run's.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -103,7 +105,7 @@ const CLI = join(repo, "dist", "src", "cli", "main.js");
 
 const USAGE =
   "usage: node dist/bench/scaling.js --row NAME [--n 50000] [--hmc-n N] [--hmc-leapfrog K] [--ess-draws 16384] [--seed 1]\n" +
-  "         [--flow-family affine-cnn|cnf | --preset NAME] [--keep DIR] [--out FILE] [-- <extra train flags>]\n" +
+  "         [--flow-family affine-cnn|cnf | --preset NAME] [--ode-steps N] [--keep DIR] [--out FILE] [-- <extra train flags>]\n" +
   `  rows: ${Object.keys(ROWS).join(", ")}`;
 
 /** Usage errors: one line naming the problem and the fix, exit 2, nothing written. */
@@ -127,6 +129,7 @@ const EXAMPLES: Readonly<Record<string, string>> = {
   seed: "1",
   "flow-family": "cnf",
   preset: "phi4-l32",
+  "ode-steps": "120",
   keep: "runs/scaling-E2",
   out: "row.json",
 };
@@ -199,6 +202,11 @@ const hmcN = count("hmc-n", n, 2);
 const hmcLeapfrog = count("hmc-leapfrog", row.leapfrog, 1);
 const essDraws = count("ess-draws", 16384, 2);
 const seed = count("seed", 1, 0);
+const flowKind = preset === null ? family : PRESETS[preset]!.flow.kind;
+if (opts.has("ode-steps") && flowKind !== "cnf")
+  refuse(`--ode-steps sets the RK4 steps of a continuous flow; this row's flow is ${flowKind}: drop it`);
+/** lnz and sample with other RK4 steps than the run's (continuous flows). */
+const odeSteps = opts.has("ode-steps") ? ["--ode-steps", String(count("ode-steps", 0, 1))] : [];
 
 for (const t of extraFlags) {
   const name = t.startsWith("--") ? t.slice(2).split("=")[0]! : null;
@@ -283,9 +291,10 @@ const commands = {
     "--quiet",
     ...trainFlags,
   ],
-  lnz: ["lnz", "--run", runDir, "--n", String(essDraws), "--seed", "5", ...lnzThreads, "--json"],
+  lnz: ["lnz", "--run", runDir, "--n", String(essDraws), "--seed", "5", ...lnzThreads, ...odeSteps, "--json"],
   sample: [
     ...["sample", "--run", runDir, "--mh", "--n", String(n), "--seed", "6", "--out", mhFile, "--json"],
+    ...odeSteps,
     ...force,
   ],
   hmc: [
@@ -378,8 +387,9 @@ const summary = {
   L: row.L,
   lam: row.lam,
   m2: M2,
-  flow_family: preset === null ? family : PRESETS[preset]!.flow.kind,
+  flow_family: flowKind,
   preset,
+  ode_steps: odeSteps.length === 0 ? null : Number(odeSteps[1]),
   n,
   hmc_n: hmcN,
   hmc_leapfrog: hmcLeapfrog,

@@ -17,7 +17,7 @@
  * where it stopped when the same command is given again.
  *
  *   node dist/bench/seed-spread.js [--preset phi4-notebook] [--seeds 1-5] [--jobs 1]
- *     [--ess-draws 16384] [--mh N] [--torch-seeds 1-8] [--keep DIR] [--out FILE]
+ *     [--ess-draws 16384] [--mh N] [--ode-steps N] [--torch-seeds 1-8] [--keep DIR] [--out FILE]
  *     [-- <train flags, e.g. --steps 4000 --hidden 16,16 --threads 2>]
  */
 import { spawnSync } from "node:child_process";
@@ -39,7 +39,7 @@ const QUARTILES =
   "Hyndman–Fan type 7: linear interpolation between order statistics, the default of R and numpy";
 
 const USAGE =
-  "usage: node dist/bench/seed-spread.js [--preset NAME] [--seeds 1-5] [--jobs N] [--ess-draws N] [--mh N]\n" +
+  "usage: node dist/bench/seed-spread.js [--preset NAME] [--seeds 1-5] [--jobs N] [--ess-draws N] [--mh N] [--ode-steps N]\n" +
   "         [--torch-seeds LIST] [--keep DIR] [--out FILE] [-- <latticeflow train flags>]\n" +
   '  seeds: a list such as 1-5 or 1,3,7-9 ("" for none)';
 
@@ -56,7 +56,7 @@ const dashes = argv.indexOf("--");
 const own = dashes < 0 ? argv : argv.slice(0, dashes);
 const trainFlags = dashes < 0 ? [] : argv.slice(dashes + 1);
 
-const OPTIONS = ["preset", "seeds", "jobs", "ess-draws", "mh", "torch-seeds", "keep", "out"];
+const OPTIONS = ["preset", "seeds", "jobs", "ess-draws", "mh", "ode-steps", "torch-seeds", "keep", "out"];
 const opts = new Map<string, string>();
 for (let i = 0; i < own.length; i++) {
   const a = own[i]!;
@@ -111,6 +111,8 @@ const torchSeedsAsked = seedList("torch-seeds", "1-8");
 const jobs = count("jobs", 1, 1);
 const essDraws = count("ess-draws", 16384, 2);
 const mhDraws = count("mh", 0, 0);
+/** lnz and sample with other RK4 steps than the run's (continuous flows; lnz refuses others). */
+const odeSteps = opts.has("ode-steps") ? ["--ode-steps", String(count("ode-steps", 0, 1))] : [];
 const keep = opts.has("keep") ? resolve(opts.get("keep")!) : null;
 const date = new Date().toISOString();
 const outFile =
@@ -244,6 +246,7 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
     "5",
     "--threads",
     sampleThreads,
+    ...odeSteps,
     "--json",
   ]);
   r.lnz = z.json;
@@ -270,6 +273,7 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
       "6",
       "--threads",
       sampleThreads,
+      ...odeSteps,
       "--json",
       // A study given again redraws the same chain (same seed) over the kept one.
       "--force",
@@ -541,6 +545,7 @@ const result = {
   train_flags: trainFlags,
   ess_draws: essDraws,
   mh: mhDraws,
+  ode_steps: odeSteps.length === 0 ? null : Number(odeSteps[1]),
   jobs,
   quartiles: QUARTILES,
   interrupted: halt.stop !== null,

@@ -117,6 +117,7 @@ describe("bench/scaling", () => {
   it("--preset trains the chain the preset ends, and the same command again resumes it", async () => {
     const keep = join(tmp, "x32-run");
     const args = ["--row", "X32", "--preset", "phi4-l32", "--n", "8", "--hmc-n", "20", "--ess-draws", "16"];
+    args.push("--ode-steps", "3");
     const tiny = ["--", "--steps", "2", "--ode-steps", "2", "--batch", "2"];
     const first = await scaling(...args, "--keep", keep, "--out", join(tmp, "x32a.json"), ...tiny);
     expect(first.code, first.stderr).toBe(0);
@@ -125,7 +126,10 @@ describe("bench/scaling", () => {
       stages: { preset: string; resumed: boolean; train_s: number }[];
       commands: Record<string, string>;
     };
-    expect(a).toMatchObject({ row: "X32", preset: "phi4-l32", flow_family: "cnf" });
+    expect(a).toMatchObject({ row: "X32", preset: "phi4-l32", flow_family: "cnf", ode_steps: 3 });
+    // lnz and sample drew with 3 RK4 steps, the run has 2.
+    expect((a.outputs as Record<string, Record<string, unknown>>).lnz!.ode_steps).toBe(3);
+    expect(a.commands.sample).toMatch(/ --ode-steps 3 /);
     expect(a.stages.map((x) => [x.preset, x.resumed])).toEqual([
       ["phi4-l32-start", false],
       ["phi4-l32-refine", false],
@@ -178,6 +182,14 @@ describe("bench/scaling", () => {
       [["--row", "X32", "--preset", "phi4-l32", "--flow-family", "cnf"], /give one of them/],
       [["--row", "X32", "--preset", "nope"], /unknown preset 'nope'/],
       [["--row", "X32", "--", "--init-from", "x"], /--init-from is not a train flag here/],
+      [
+        ["--row", "E1", "--ode-steps", "80"],
+        /--ode-steps sets the RK4 steps of a continuous flow; this row's flow is affine-cnn/,
+      ],
+      [
+        ["--row", "E1", "--flow-family", "cnf", "--ode-steps", "0"],
+        /--ode-steps must be an integer ≥ 1, got '0'/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await scaling("--out", out, ...args);

@@ -164,6 +164,19 @@ describe("bench/seed-spread", () => {
     // The same command again: every stage is resumed (finished: nothing to train), and lnz and
     // the MH chain give the same numbers.
     const again = await seedSpread(...args, "--out", join(tmp, "chain2.json"), "--", ...tiny);
+    const fine = await seedSpread(
+      ...args,
+      "--ode-steps",
+      "3",
+      "--out",
+      join(tmp, "chain4.json"),
+      "--",
+      ...tiny,
+    );
+    expect(fine.code, fine.stderr).toBe(0);
+    expect((read(join(tmp, "chain4.json")).latticeflow.runs[0]!.lnz as { ode_steps: number }).ode_steps).toBe(
+      3,
+    );
     expect(again.code, again.stderr).toBe(0);
     const b = read(join(tmp, "chain2.json"));
     const rerun = b.latticeflow.runs[0]!;
