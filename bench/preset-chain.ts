@@ -5,7 +5,7 @@
  * settings (`train --resume`; a finished run returns at once), so a study given again goes on
  * where it was cut off. Used by seed-spread.ts and scaling.ts.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readMetrics, trainingSeconds } from "../src/cli/run-dir.js";
 import { type Child, runChild } from "./child.js";
@@ -41,8 +41,16 @@ export interface ChainOptions {
 
 export interface ChainResult {
   stages: Stage[];
-  /** The failed train process and its stage, or null when every stage trained. */
-  failure: { stage: string; child: Child } | { stage: string; stopped: string } | null;
+  /**
+   * The failed train process and its stage; or why the chain stopped before a stage: Ctrl-C
+   * (`stopped`) or a usage problem (`refused`: a kept directory holding another seed's run); or
+   * null when every stage trained.
+   */
+  failure:
+    | { stage: string; child: Child }
+    | { stage: string; stopped: string }
+    | { stage: string; refused: string }
+    | null;
 }
 
 export async function trainPresetChain(o: ChainOptions): Promise<ChainResult> {
@@ -53,6 +61,8 @@ export async function trainPresetChain(o: ChainOptions): Promise<ChainResult> {
     if (stopped !== null) return { stages, failure: { stage, stopped } };
     const out = o.dirOf(stage);
     const resumed = existsSync(join(out, "config.json"));
+    const why = keptSeedProblem(out, o.seed);
+    if (why !== null) return { stages, failure: { stage, refused: why } };
     const args = resumed
       ? ["train", "--resume", "--out", out, "--json", "--quiet", ...o.resumeFlags]
       : [
@@ -74,4 +84,22 @@ export async function trainPresetChain(o: ChainOptions): Promise<ChainResult> {
     previous = out;
   }
   return { stages, failure: null };
+}
+
+/**
+ * Why the run kept in `dir` cannot be resumed as seed `seed`'s stage (it is another seed's), or
+ * null (it is this seed's, or there is none).
+ */
+export function keptSeedProblem(dir: string, seed: number): string | null {
+  if (!existsSync(join(dir, "config.json"))) return null;
+  let kept: unknown = null;
+  try {
+    kept = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"))?.train?.seed;
+  } catch {
+    // Unreadable: train --resume names the problem.
+    return null;
+  }
+  return kept === seed
+    ? null
+    : `${dir} holds a run of seed ${kept}, not ${seed}: give --seed ${kept}, or another --keep directory`;
 }

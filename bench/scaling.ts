@@ -37,7 +37,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PRESETS, presetChain } from "../src/model/presets.js";
 import { type Child, num, runChild, running } from "./child.js";
-import { type Stage, trainPresetChain } from "./preset-chain.js";
+import { keptSeedProblem, type Stage, trainPresetChain } from "./preset-chain.js";
 
 // ---------------------------------------------------------------- rows and flow families
 
@@ -238,6 +238,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+// A kept chain of another seed is refused before any work.
+for (const stage of chain) {
+  const why = keep === null ? null : keptSeedProblem(join(keep, stage), seed);
+  if (why !== null) refuse(why);
+}
 const workDir = keep ?? mkdtempSync(join(tmpdir(), "lf-scaling-"));
 if (keep !== null) mkdirSync(keep, { recursive: true });
 const runDir = join(workDir, preset === null ? "run" : chain.at(-1)!);
@@ -339,6 +344,7 @@ async function trainChain(): Promise<Stage[]> {
   const f = r.failure;
   if (f !== null) {
     if ("child" in f) fail(`train ${f.stage}`, f.child);
+    if ("refused" in f) refuse(f.refused);
     interrupted = true;
     fail(`train ${f.stage}`, { code: 130, json: null, reason: f.stopped, seconds: 0 });
   }

@@ -225,7 +225,8 @@ async function latticeflow(seed: number): Promise<LatticeflowRun> {
   r.stages = trained.stages;
   const f = trained.failure;
   if (f !== null) {
-    r.error = "child" in f ? failed(`train (${f.stage})`, f.child) : f.stopped;
+    if ("refused" in f) halt.stop ??= { code: 2, message: f.refused };
+    r.error = "child" in f ? failed(`train (${f.stage})`, f.child) : "refused" in f ? f.refused : f.stopped;
     return r;
   }
   const last = r.stages.at(-1)!.train!;

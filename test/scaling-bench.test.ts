@@ -150,6 +150,21 @@ describe("bench/scaling", () => {
     const b = readJson(join(tmp, "x32b.json")) as typeof a;
     expect(b.stages.map((x) => x.resumed)).toEqual([true, true, true]);
     for (const k of ["ess", "mh_acceptance", "chi2_flow", "chi2_hmc", "train_s"]) expect(b[k], k).toBe(a[k]);
+    const seed2 = await scaling(
+      ...args,
+      "--seed",
+      "2",
+      "--keep",
+      keep,
+      "--out",
+      join(tmp, "x32c.json"),
+      ...tiny,
+    );
+    expect(seed2.code).toBe(2);
+    expect(seed2.stderr.trim().split("\n")).toHaveLength(1);
+    expect(seed2.stderr.trim()).toMatch(
+      /^scaling: error: .*phi4-l32-start holds a run of seed 1, not 2: give --seed 1, or another --keep directory$/,
+    );
   }, 120_000);
 
   it("refuses bad usage in one line naming the fix, exit 2, nothing written", async () => {

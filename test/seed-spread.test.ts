@@ -4,7 +4,7 @@
  * exact-ln Z deviation where the theory has one, and the refusals.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -184,6 +184,19 @@ describe("bench/seed-spread", () => {
     expect(rerun.ess).toBe(run.ess);
     expect(rerun.mh_acceptance).toBe(run.mh_acceptance);
     expect(rerun.train_s).toBe(run.train_s);
+    // A kept directory holding another seed's run is refused, in one line.
+    cpSync(join(keep, "1"), join(keep, "2"), { recursive: true });
+    const wrong = await seedSpread(
+      ...args.map((a) => (a === "1" ? "2" : a)),
+      "--out",
+      join(tmp, "chain5.json"),
+    );
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.trim().split("\n")).toHaveLength(1);
+    expect(wrong.stderr).toMatch(
+      /phi4-l32-start holds a run of seed 1, not 2: give --seed 1, or another --keep directory/,
+    );
+    expect(existsSync(join(tmp, "chain5.json"))).toBe(false);
     const init = await seedSpread(...args, "--out", join(tmp, "chain3.json"), "--", "--init-from", keep);
     expect(init.code).toBe(2);
     expect(init.stderr).toMatch(/--init-from is set by the script/);
