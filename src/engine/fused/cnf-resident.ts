@@ -5,8 +5,11 @@
  * stages and the Fourier-space products (../wasm/cnf-fft-simd.ts), and the per-row
  * contraction of the backward. JavaScript moves only φ in, v out (B·V each), the cosine sums,
  * and the small kernel-sized arrays. Applies to the FFT convolution when WebAssembly SIMD runs
- * and every complex block is a whole number of vectors (F and Bp/2 multiples of 16/8 bytes);
- * otherwise the functions return false and cnf-field.ts computes on ordinary arrays.
+ * and F is a whole number of vectors (F·eb a multiple of 16 bytes); otherwise the functions
+ * return false and cnf-field.ts computes on ordinary arrays. The per-site Fourier blocks of v
+ * and its gradient (Q = Bp/2 complex numbers) are padded to Qw, a whole number of vectors, so
+ * any batch runs here: without it a shard of 4 float32 draws (batch 8 on 2 threads) fell back
+ * to ordinary arrays at twice the cost per draw.
  */
 import { gemm } from "../ops/matmul.js";
 import { acquire, release } from "../pool.js";
@@ -168,6 +171,8 @@ interface Ctx {
   pairs: number;
   Bp: number;
   Q: number;
+  /** Q rounded up to whole vectors: W and G hold per site [Qw real parts | Qw imaginary parts]. */
+  Qw: number;
   rows: number;
 }
 
@@ -179,9 +184,11 @@ function context(plan: CnfConvPlan, dtype: DType, B: number, phi: FloatArray, w:
   const eb = dtype === "float32" ? 4 : 8;
   const Bp = paddedBatch(B);
   const Q = Bp >> 1;
-  if ((plan.F * eb) % 16 !== 0 || (Q * eb) % 16 !== 0) return null;
+  if ((plan.F * eb) % 16 !== 0) return null;
+  const lanes = 16 / eb;
+  const Qw = Math.ceil(Q / lanes) * lanes;
   const K = w.length;
-  return { sk, fk, eb, K, P: K + 1, pairs: (K + 1) >> 1, Bp, Q, rows: Bp * plan.V };
+  return { sk, fk, eb, K, P: K + 1, pairs: (K + 1) >> 1, Bp, Q, Qw, rows: Bp * plan.V };
 }
 
 /** Whether evaluations of this batch run here (given moderate |ω φ|; tests). */
@@ -269,7 +276,7 @@ export function residentForward(
   const x = context(plan, dtype, B, phi, w);
   if (!x) return false;
   const { V, F } = plan;
-  const { Bp, Q } = x;
+  const { Q, Qw } = x;
   const heap = new Heap();
   const bytes = x.rows * F * x.eb;
   let hat = -1;
@@ -280,14 +287,15 @@ export function residentForward(
   }
   try {
     const r = features(plan, dtype, x, heap, B, phi, w, A, false, hat, true);
-    const W = heap.take(V * Bp * x.eb);
+    const W = heap.take(V * 2 * Qw * x.eb);
+    if (Qw > Q) view(dtype, W, V * 2 * Qw).fill(0); // padding lanes: transformed alongside, never read
     putKernelHat(plan, dtype, k, r.KH);
-    x.fk.contract(r.H, r.KH, W, V, Q, F, 0, 0, 0, 0);
-    fftHeap(plan, dtype, x.fk, W, Bp, Q, true);
-    const wv = view(dtype, W, V * Bp);
+    x.fk.contract(r.H, r.KH, W, V, Q, F, Qw, 0, 0, 0);
+    fftHeap(plan, dtype, x.fk, W, 2 * Qw, Qw, true);
+    const wv = view(dtype, W, V * 2 * Qw); // after fftHeap, which may grow the memory
     for (let b = 0; b < B; b++) {
-      const s = (b & 1) * Q + (b >> 1);
-      for (let y = 0; y < V; y++) v[b * V + y] = wv[y * Bp + s]!;
+      const s = (b & 1) * Qw + (b >> 1);
+      for (let y = 0; y < V; y++) v[b * V + y] = wv[y * 2 * Qw + s]!;
     }
     divergence(B, V, F, w, A, k, r.csums, 2 * x.pairs, div);
   } finally {
@@ -313,23 +321,24 @@ export function residentBackward(
   const x = context(plan, dtype, B, phi, w);
   if (!x) return false;
   const { V, F, O } = plan;
-  const { eb, K, P, pairs, Bp, Q, rows } = x;
+  const { eb, K, P, pairs, Bp, Q, Qw, rows } = x;
   const heap = new Heap();
   try {
     const r = features(plan, dtype, x, heap, B, phi, w, A, true, hat ? hat.off : -1, !hat);
     // ĝv, then RED = Σ_pairs Re(ĥ conj ĝv) and ĝh = k̂ ĝv, then ḡh.
-    const G0 = heap.take(V * Bp * eb);
-    const gvh = view(dtype, G0, V * Bp);
+    const G0 = heap.take(V * 2 * Qw * eb);
+    const gvh = view(dtype, G0, V * 2 * Qw);
+    if (Qw > Q) gvh.fill(0);
     for (let b = 0; b < Bp; b++) {
-      const s = (b & 1) * Q + (b >> 1);
-      for (let y = 0; y < V; y++) gvh[y * Bp + s] = b < B ? gv[b * V + y]! : 0;
+      const s = (b & 1) * Qw + (b >> 1);
+      for (let y = 0; y < V; y++) gvh[y * 2 * Qw + s] = b < B ? gv[b * V + y]! : 0;
     }
-    fftHeap(plan, dtype, x.fk, G0, Bp, Q, false);
+    fftHeap(plan, dtype, x.fk, G0, 2 * Qw, Qw, false);
     putKernelHat(plan, dtype, k, r.KH);
     const RED = heap.take(V * F * eb);
     const GH = heap.take(rows * F * eb);
     view(dtype, RED, V * F).fill(0);
-    x.fk.pointBack(r.H, G0, r.KH, RED, GH, V, Q, F, 0, 0);
+    x.fk.pointBack(r.H, G0, r.KH, RED, GH, V, Q, F, Qw, 0);
     fftHeap(plan, dtype, x.fk, GH, Bp * F, F, true);
     const red = acquire(dtype, V * F);
     red.set(view(dtype, RED, V * F));

@@ -13,9 +13,10 @@
  * multiple of 16). TW holds, per k, the twiddles W^{rk} (r = 1 … p−1) as splatted vectors
  * (re, im) with the direction's sign.
  *
- * contract(H, KH, W, V, Q, F): W[x][q] = Σ_f KH[x][f]·H[x][q][re f], W[x][Q + q] = … [im f]
- * (H: per site Q complex blocks of F; F·eb a multiple of 16).
- * pointBack(H, G, KH, RED, GH, V, Q, F): with g = (G[x][q], G[x][Q + q]):
+ * contract(H, KH, W, V, Q, F, QW): W[x][q] = Σ_f KH[x][f]·H[x][q][re f], W[x][QW + q] = … [im f]
+ * (H: per site Q complex blocks of F; F·eb a multiple of 16; W: per site 2·QW numbers, QW ≥ Q
+ * so that its complex blocks are whole vectors for the stages; W[x][Q…QW) is left as it is).
+ * pointBack(H, G, KH, RED, GH, V, Q, F, QW): with g = (G[x][q], G[x][QW + q]):
  * RED[x][f] += H[x][q][re f]·g_re + H[x][q][im f]·g_im, GH[x][q][re/im f] = KH[x][f]·g_re/im.
  */
 import * as math from "../../math/index.js";
@@ -26,7 +27,7 @@ import { wasmMemory } from "./simd-heap.js";
 const LOAD = 0x00;
 const STORE = 0x0b;
 const CONST = 0x0c;
-const [I32_ADD, I32_MUL] = [0x6a, 0x6c];
+const [I32_ADD, I32_SUB, I32_MUL] = [0x6a, 0x6b, 0x6c];
 const m = (off = 0) => [0, ...uleb(off)];
 
 interface Fl {
@@ -306,7 +307,7 @@ function splat(f: Fl, v: number): number[] {
 /** Radices with a kernel (others: cnf-fft.ts's TypeScript stage). */
 export const SIMD_RADICES = [2, 3, 4, 5, 7] as const;
 
-const [H, KH, W, V, Q, F] = [0, 1, 2, 3, 4, 5];
+const [H, KH, W, V, Q, F, QW] = [0, 1, 2, 3, 4, 5, 6];
 
 function contractFn(f: Fl): number[] {
   const c = new Code(PARAMS);
@@ -363,7 +364,7 @@ function contractFn(f: Fl): number[] {
           );
           for (const [acc, at] of [
             [re, () => c.get(wp)],
-            [im, () => c.get(wp).get(Q).i32(f.eb).op(I32_MUL, I32_ADD)],
+            [im, () => c.get(wp).get(QW).i32(f.eb).op(I32_MUL, I32_ADD)],
           ] as const) {
             at();
             for (let l = 0; l < lanes; l++) {
@@ -376,7 +377,8 @@ function contractFn(f: Fl): number[] {
           c.get(hp).get(fb).i32(2).op(I32_MUL, I32_ADD).set(hp);
         },
       );
-      c.get(wp).get(Q).i32(f.eb).op(I32_MUL, I32_ADD).set(wp); // skip the imaginary half
+      // past the padding and the imaginary half: (2·QW − Q)·eb
+      c.get(wp).get(QW).i32(2).op(I32_MUL).get(Q).op(I32_SUB).i32(f.eb).op(I32_MUL, I32_ADD).set(wp);
     },
   );
   return c.body();
@@ -384,7 +386,7 @@ function contractFn(f: Fl): number[] {
 
 function pointBackFn(f: Fl): number[] {
   const c = new Code(PARAMS);
-  const [H2, G, KH2, RED, GH, V2, Q2, F2] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [H2, G, KH2, RED, GH, V2, Q2, F2, QW2] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const [x, q, j, hp, ghp, kp, rp, gp, fb] = Array.from({ length: 9 }, () => c.local(I32));
   const [gr, gi, kv, hr, hi] = Array.from({ length: 5 }, () => c.local(V128));
   c.get(F2).i32(f.eb).op(I32_MUL).set(fb);
@@ -404,7 +406,7 @@ function pointBackFn(f: Fl): number[] {
         1,
         () => {
           c.get(gp).op(f.sload, f.salign, 0).simd(f.splat).set(gr);
-          c.get(gp).get(Q2).i32(f.eb).op(I32_MUL, I32_ADD).op(f.sload, f.salign, 0).simd(f.splat).set(gi);
+          c.get(gp).get(QW2).i32(f.eb).op(I32_MUL, I32_ADD).op(f.sload, f.salign, 0).simd(f.splat).set(gi);
           c.loop(
             j,
             () => c.get(fb),
@@ -457,7 +459,7 @@ function pointBackFn(f: Fl): number[] {
           c.get(ghp).get(fb).i32(2).op(I32_MUL, I32_ADD).set(ghp);
         },
       );
-      c.get(gp).get(Q2).i32(f.eb).op(I32_MUL, I32_ADD).set(gp); // skip the imaginary half
+      c.get(gp).get(QW2).i32(2).op(I32_MUL).get(Q2).op(I32_SUB).i32(f.eb).op(I32_MUL, I32_ADD).set(gp);
     },
   );
   return c.body();
@@ -467,9 +469,9 @@ type Fn = (...args: number[]) => void;
 export interface CnfFftKernels {
   /** Stage kernels by radix: forward (DIF) and inverse (DIT). */
   stage: Map<number, { forward: Fn; inverse: Fn }>;
-  /** (H, KH, W, V, Q, F) */
+  /** (H, KH, W, V, Q, F, QW) */
   contract: Fn;
-  /** (H, G, KH, RED, GH, V, Q, F) */
+  /** (H, G, KH, RED, GH, V, Q, F, QW) */
   pointBack: Fn;
 }
 
