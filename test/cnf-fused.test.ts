@@ -303,6 +303,23 @@ describe("fused RK4 step against the op path, float64", () => {
     }
     expect(heapLiveBytes()).toBe(live);
   });
+
+  it.runIf(simd)("a taped step keeps ĥ per stage and k̂ per kernel (the midpoints share one)", () => {
+    const fused = layer([8, 8], { steps: 2 });
+    const p = params(fused, 7);
+    const B = 4;
+    const x = E.tensor(randn(B * 64, 8), [B, 8, 8]);
+    let during = -1;
+    E.valueAndGrad((q: E.Params) => {
+      const r = fused.forwardAndLogDet(q, q.x!);
+      during = cnfCachedBytes();
+      return E.add(E.sum(r.y), E.sum(r.logDet));
+    })({ ...p, x });
+    const [V, F, eb] = [64, SMALL.featureBond, 8];
+    // 2 RK4 steps × (4 stages' ĥ [B·V, F] + 3 kernels' k̂ [V, F]); 4 k̂ would mean no sharing.
+    expect(during).toBe(2 * (4 * B * V * F * eb + 3 * V * F * eb));
+    expect(cnfCachedBytes()).toBe(0);
+  });
 });
 
 describe("fused RK4 step: finite differences and float32", () => {

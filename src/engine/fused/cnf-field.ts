@@ -28,7 +28,7 @@ import type { DType, FloatArray } from "../tensor.js";
 import { cnfSinCos } from "../wasm/cnf-sincos.js";
 import { view } from "../wasm/simd-heap.js";
 import { type CnfConvPlan, convBackward, convForward, paddedBatch } from "./cnf-conv.js";
-import { type Hat, residentBackward, residentForward } from "./cnf-resident.js";
+import { type Hat, type KernelHat, residentBackward, residentForward } from "./cnf-resident.js";
 import {
   type CnfGrads,
   divergence,
@@ -119,7 +119,7 @@ function sines(
   }
 }
 
-/** v [B·V] and div [B] at φ [B·V], kernel k [O·F]; `kept` as residentForward's. */
+/** v [B·V] and div [B] at φ [B·V], kernel k [O·F]; `kept` as residentForward's; `khat`: k's k̂, if computed. */
 export function fieldForward(
   plan: CnfConvPlan,
   dtype: DType,
@@ -131,8 +131,9 @@ export function fieldForward(
   v: FloatArray,
   div: FloatArray,
   kept?: { hat: Hat },
+  khat: KernelHat = null,
 ): void {
-  if (residentForward(plan, dtype, B, phi, w, A, k, v, div, kept)) return;
+  if (residentForward(plan, dtype, B, phi, w, A, k, v, div, kept, khat)) return;
   const { V, F } = plan;
   const P = w.length + 1;
   const rows = paddedBatch(B) * V;
@@ -146,7 +147,7 @@ export function fieldForward(
 
 /**
  * ḡφ [B·V] (written) and the parameter cotangents (added into g) from ḡv [B·V], ḡdiv [B];
- * `hat`: the forward's kept ĥ (the caller releases it).
+ * `hat`: the forward's kept ĥ (the caller releases it); `khat`: k's k̂, if computed.
  */
 export function fieldBackward(
   plan: CnfConvPlan,
@@ -161,8 +162,9 @@ export function fieldBackward(
   gphi: FloatArray,
   g: CnfGrads,
   hat: Hat = null,
+  khat: KernelHat = null,
 ): void {
-  if (residentBackward(plan, dtype, B, phi, w, A, k, gv, gdiv, gphi, g, hat)) return;
+  if (residentBackward(plan, dtype, B, phi, w, A, k, gv, gdiv, gphi, g, hat, khat)) return;
   const { V, F } = plan;
   const K = w.length;
   const P = K + 1;

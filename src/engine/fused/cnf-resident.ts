@@ -210,6 +210,43 @@ function putKernelHat(plan: CnfConvPlan, dtype: DType, k: FloatArray, off: numbe
 }
 
 /**
+ * A kernel's k̂ in WebAssembly memory, computed once for the evaluations that share the kernel:
+ * an RK4 step's two midpoint stages and, kept, its backward. At L = 32 the product costs about
+ * as much as a fifth of an evaluation's other work.
+ */
+export type KernelHat = { off: number; bytes: number } | null;
+
+/** k̂ of kernel k [O·F], or null where evaluations of this plan and dtype do not run here. */
+export function kernelHat(plan: CnfConvPlan, dtype: DType, k: FloatArray): KernelHat {
+  const eb = dtype === "float32" ? 4 : 8;
+  if (plan.kind !== "fft" || !gemmKernels(dtype) || !cnfFftKernels(dtype) || (plan.F * eb) % 16 !== 0)
+    return null;
+  const bytes = plan.V * plan.F * eb;
+  const off = alloc(bytes);
+  putKernelHat(plan, dtype, k, off);
+  return { off, bytes };
+}
+
+/** Frees a kernelHat. */
+export function releaseKernelHat(kh: KernelHat): void {
+  if (kh) free(kh.off);
+}
+
+/** Counts a kernelHat kept for a backward against the cache budget; false if it does not fit. */
+export function keepKernelHat(kh: KernelHat): boolean {
+  if (!kh || cached + kh.bytes > cacheLimit) return false;
+  cached += kh.bytes;
+  return true;
+}
+
+/** Frees a kernelHat that keepKernelHat counted. */
+export function releaseKeptKernelHat(kh: KernelHat): void {
+  if (!kh) return;
+  free(kh.off);
+  cached -= kh.bytes;
+}
+
+/**
  * T (and the cosine sums, and C when `withC`) from φ; then ĥ, the transformed h = T Aᵀ, in
  * the region `hat` (−1: a fresh one), computed unless `compute` is false (a kept ĥ).
  */
@@ -272,6 +309,7 @@ export function residentForward(
   v: FloatArray,
   div: FloatArray,
   kept?: { hat: Hat },
+  khat: KernelHat = null,
 ): boolean {
   const x = context(plan, dtype, B, phi, w);
   if (!x) return false;
@@ -289,8 +327,9 @@ export function residentForward(
     const r = features(plan, dtype, x, heap, B, phi, w, A, false, hat, true);
     const W = heap.take(V * 2 * Qw * x.eb);
     if (Qw > Q) view(dtype, W, V * 2 * Qw).fill(0); // padding lanes: transformed alongside, never read
-    putKernelHat(plan, dtype, k, r.KH);
-    x.fk.contract(r.H, r.KH, W, V, Q, F, Qw, 0, 0, 0);
+    const KH = khat ? khat.off : r.KH;
+    if (!khat) putKernelHat(plan, dtype, k, KH);
+    x.fk.contract(r.H, KH, W, V, Q, F, Qw, 0, 0, 0);
     fftHeap(plan, dtype, x.fk, W, 2 * Qw, Qw, true);
     const wv = view(dtype, W, V * 2 * Qw); // after fftHeap, which may grow the memory
     for (let b = 0; b < B; b++) {
@@ -317,6 +356,7 @@ export function residentBackward(
   gphi: FloatArray,
   g: CnfGrads,
   hat: Hat = null,
+  khat: KernelHat = null,
 ): boolean {
   const x = context(plan, dtype, B, phi, w);
   if (!x) return false;
@@ -334,11 +374,12 @@ export function residentBackward(
       for (let y = 0; y < V; y++) gvh[y * 2 * Qw + s] = b < B ? gv[b * V + y]! : 0;
     }
     fftHeap(plan, dtype, x.fk, G0, 2 * Qw, Qw, false);
-    putKernelHat(plan, dtype, k, r.KH);
+    const KH = khat ? khat.off : r.KH;
+    if (!khat) putKernelHat(plan, dtype, k, KH);
     const RED = heap.take(V * F * eb);
     const GH = heap.take(rows * F * eb);
     view(dtype, RED, V * F).fill(0);
-    x.fk.pointBack(r.H, G0, r.KH, RED, GH, V, Q, F, Qw, 0);
+    x.fk.pointBack(r.H, G0, KH, RED, GH, V, Q, F, Qw, 0);
     fftHeap(plan, dtype, x.fk, GH, Bp * F, F, true);
     const red = acquire(dtype, V * F);
     red.set(view(dtype, RED, V * F));

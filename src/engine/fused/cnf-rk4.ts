@@ -10,7 +10,8 @@
  * in reverse, so the tape holds φ₂, φ₃, φ₄ per step (3·B·V numbers) instead of every stage's
  * features and intermediate tensors, plus, within cnf-resident.ts's budget, each stage's
  * transformed features ĥ (B·V·F, in WebAssembly memory), which spares the backward one feature
- * product and F transforms per stage. Output: one flat tensor, y [B·V] then Δlog det [B], sliced
+ * product and F transforms per stage, and each kernel's transform k̂ (the two midpoint stages share
+ * one). Output: one flat tensor, y [B·V] then Δlog det [B], sliced
  * in two (the tape records one output per op). Cotangents: φ, ω, A and the three kernels.
  */
 import { record, willRecord } from "../autodiff.js";
@@ -19,12 +20,21 @@ import { acquire, release } from "../pool.js";
 import { allocate, type FloatArray, Tensor } from "../tensor.js";
 import type { CnfConvPlan } from "./cnf-conv.js";
 import { fieldBackward, fieldForward } from "./cnf-field.js";
-import { type Hat, releaseHat } from "./cnf-resident.js";
+import {
+  type Hat,
+  type KernelHat,
+  keepKernelHat,
+  kernelHat,
+  releaseHat,
+  releaseKeptKernelHat,
+  releaseKernelHat,
+} from "./cnf-resident.js";
 import type { CnfGrads } from "./cnf-shared.js";
 
-/** Frees the kept features of a tape dropped without a backward pass. */
-const orphans = new FinalizationRegistry<{ hat: Hat }[]>((kept) => {
+/** Frees the kept features and kernel transforms of a tape dropped without a backward pass. */
+const orphans = new FinalizationRegistry<{ kept: { hat: Hat }[]; khats: KernelHat[] }>(({ kept, khats }) => {
   for (const k of kept) releaseHat(k.hat);
+  for (const kh of khats) releaseKeptKernelHat(kh);
 });
 
 function check(plan: CnfConvPlan, phi: Tensor, omega: Tensor, mix: Tensor, kerns: readonly Tensor[]): void {
@@ -63,12 +73,31 @@ export function cnfRk4Step(
   const taped = willRecord(inputs);
   // The forward's transformed features, kept for the backward where the budget allows.
   const kept: { hat: Hat }[] = [0, 1, 2, 3].map(() => ({ hat: null }));
+  // k̂ of the three kernels, computed once; kept for the backward within the same budget.
+  let khats: KernelHat[] = [
+    kernelHat(plan, dtype, kd[0]),
+    kernelHat(plan, dtype, kd[1]),
+    kernelHat(plan, dtype, kd[3]),
+  ];
+  const khatOf = (s: number) => khats[s === 0 ? 0 : s === 3 ? 2 : 1]!;
   const stages = [x, acquire(dtype, N), acquire(dtype, N), acquire(dtype, N)];
   const vs = [acquire(dtype, N), acquire(dtype, N), acquire(dtype, N), acquire(dtype, N)];
   const ds = [allocate(dtype, B), allocate(dtype, B), allocate(dtype, B), allocate(dtype, B)];
   const hs = [h / 2, h / 2, h];
   for (let s = 0; s < 4; s++) {
-    fieldForward(plan, dtype, B, stages[s]!, w, A, kd[s]!, vs[s]!, ds[s]!, taped ? kept[s] : undefined);
+    fieldForward(
+      plan,
+      dtype,
+      B,
+      stages[s]!,
+      w,
+      A,
+      kd[s]!,
+      vs[s]!,
+      ds[s]!,
+      taped ? kept[s] : undefined,
+      khatOf(s),
+    );
     if (s < 3) {
       const next = stages[s + 1]!;
       const v = vs[s]!;
@@ -87,8 +116,15 @@ export function cnfRk4Step(
   release(...vs);
 
   if (!taped) release(stages[1], stages[2], stages[3]);
+  khats = khats.map((kh) => {
+    if (taped && keepKernelHat(kh)) return kh;
+    releaseKernelHat(kh);
+    return null;
+  });
   const flat = record(new Tensor(out, [N + B]), inputs, (g, needs) => {
     orphans.unregister(kept);
+    const held = khats;
+    khats = [null, null, null];
     const K = w.length;
     const acc: CnfGrads[] = [0, 1, 2, 3].map(() => ({
       omega: new Float64Array(K),
@@ -105,11 +141,13 @@ export function cnfRk4Step(
     for (let s = 3; s >= 0; s--) {
       for (let i = 0; i < N; i++) gv[i] = g[i]! * wy[s]! + (s < 3 ? gs[i]! * hs[s]! : 0);
       for (let b = 0; b < B; b++) gd[b] = g[N + b]! * wy[s]!;
-      fieldBackward(plan, dtype, B, stages[s]!, w, A, kd[s]!, gv, gd, gs, acc[s]!, kept[s]!.hat);
+      const kh = held[s === 0 ? 0 : s === 3 ? 2 : 1]!;
+      fieldBackward(plan, dtype, B, stages[s]!, w, A, kd[s]!, gv, gd, gs, acc[s]!, kept[s]!.hat, kh);
       releaseHat(kept[s]!.hat);
       kept[s]!.hat = null;
       for (let i = 0; i < N; i++) gphi[i]! += gs[i];
     }
+    for (const kh of held) releaseKeptKernelHat(kh);
     release(stages[1], stages[2], stages[3], gv, gs);
     const sum = (f: (a: CnfGrads) => Float64Array, idx: number[]) => {
       const o = allocate(dtype, f(acc[0]!).length);
@@ -129,6 +167,6 @@ export function cnfRk4Step(
       needs[5] ? sum((a) => a.kern, [3]) : null,
     ];
   });
-  if (kept.some((k) => k.hat)) orphans.register(flat, kept, kept);
+  if (kept.some((k) => k.hat) || khats.some((kh) => kh)) orphans.register(flat, { kept, khats }, kept);
   return { y: reshape(slice(flat, 0, 0, N), phi.shape), logDet: slice(flat, 0, N, B) };
 }
