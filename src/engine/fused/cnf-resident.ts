@@ -273,7 +273,6 @@ function features(
     C: withC ? heap.take(rows * pairs * 16) : 0,
     A: heap.take(F * P * eb),
     H: hat >= 0 ? hat : heap.take(rows * F * eb),
-    KH: heap.take(V * F * eb),
   };
   putPhi(r.ph, phi, B, V);
   putOmega(r.om, w, pairs);
@@ -327,7 +326,7 @@ export function residentForward(
     const r = features(plan, dtype, x, heap, B, phi, w, A, false, hat, true);
     const W = heap.take(V * 2 * Qw * x.eb);
     if (Qw > Q) view(dtype, W, V * 2 * Qw).fill(0); // padding lanes: transformed alongside, never read
-    const KH = khat ? khat.off : r.KH;
+    const KH = khat ? khat.off : heap.take(V * F * x.eb);
     if (!khat) putKernelHat(plan, dtype, k, KH);
     x.fk.contract(r.H, KH, W, V, Q, F, Qw, 0, 0, 0);
     fftHeap(plan, dtype, x.fk, W, 2 * Qw, Qw, true);
@@ -374,7 +373,7 @@ export function residentBackward(
       for (let y = 0; y < V; y++) gvh[y * 2 * Qw + s] = b < B ? gv[b * V + y]! : 0;
     }
     fftHeap(plan, dtype, x.fk, G0, 2 * Qw, Qw, false);
-    const KH = khat ? khat.off : r.KH;
+    const KH = khat ? khat.off : heap.take(V * F * eb);
     if (!khat) putKernelHat(plan, dtype, k, KH);
     const RED = heap.take(V * F * eb);
     const GH = heap.take(rows * F * eb);

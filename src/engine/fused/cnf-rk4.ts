@@ -37,6 +37,9 @@ const orphans = new FinalizationRegistry<{ kept: { hat: Hat }[]; khats: KernelHa
   for (const kh of khats) releaseKeptKernelHat(kh);
 });
 
+/** The kernel (t, t + h/2, t + h) each RK4 stage evaluates. */
+const STAGE_KERNEL = [0, 1, 1, 2] as const;
+
 function check(plan: CnfConvPlan, phi: Tensor, omega: Tensor, mix: Tensor, kerns: readonly Tensor[]): void {
   const { V, O, F } = plan;
   const K = omega.size;
@@ -65,7 +68,7 @@ export function cnfRk4Step(
   const dtype = phi.dtype;
   const B = phi.shape[0]!;
   const N = phi.size;
-  const kd = [kerns[0].data, kerns[1].data, kerns[1].data, kerns[2].data];
+  const kd = STAGE_KERNEL.map((i) => kerns[i]!.data);
   const x = phi.data;
   const w = omega.data;
   const A = mix.data;
@@ -74,12 +77,7 @@ export function cnfRk4Step(
   // The forward's transformed features, kept for the backward where the budget allows.
   const kept: { hat: Hat }[] = [0, 1, 2, 3].map(() => ({ hat: null }));
   // k̂ of the three kernels, computed once; kept for the backward within the same budget.
-  let khats: KernelHat[] = [
-    kernelHat(plan, dtype, kd[0]),
-    kernelHat(plan, dtype, kd[1]),
-    kernelHat(plan, dtype, kd[3]),
-  ];
-  const khatOf = (s: number) => khats[s === 0 ? 0 : s === 3 ? 2 : 1]!;
+  let khats: KernelHat[] = kerns.map((t) => kernelHat(plan, dtype, t.data));
   const stages = [x, acquire(dtype, N), acquire(dtype, N), acquire(dtype, N)];
   const vs = [acquire(dtype, N), acquire(dtype, N), acquire(dtype, N), acquire(dtype, N)];
   const ds = [allocate(dtype, B), allocate(dtype, B), allocate(dtype, B), allocate(dtype, B)];
@@ -96,7 +94,7 @@ export function cnfRk4Step(
       vs[s]!,
       ds[s]!,
       taped ? kept[s] : undefined,
-      khatOf(s),
+      khats[STAGE_KERNEL[s]!]!,
     );
     if (s < 3) {
       const next = stages[s + 1]!;
@@ -141,7 +139,7 @@ export function cnfRk4Step(
     for (let s = 3; s >= 0; s--) {
       for (let i = 0; i < N; i++) gv[i] = g[i]! * wy[s]! + (s < 3 ? gs[i]! * hs[s]! : 0);
       for (let b = 0; b < B; b++) gd[b] = g[N + b]! * wy[s]!;
-      const kh = held[s === 0 ? 0 : s === 3 ? 2 : 1]!;
+      const kh = held[STAGE_KERNEL[s]!]!;
       fieldBackward(plan, dtype, B, stages[s]!, w, A, kd[s]!, gv, gd, gs, acc[s]!, kept[s]!.hat, kh);
       releaseHat(kept[s]!.hat);
       kept[s]!.hat = null;
