@@ -29,7 +29,7 @@ import { applySettings, buildModel, presetConfig, type RunConfig } from "../src/
 import { Rng } from "../src/rng/philox.js";
 import { adam } from "../src/train/adam.js";
 import { createTrainer } from "../src/train/trainer.js";
-import { runCli } from "./run-cli.js";
+import { lastJson, runCli } from "./run-cli.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "latticeflow-reliability-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -444,5 +444,82 @@ describe("on the command line (dist/)", () => {
     expect(r.stderr).toMatch(
       /latticeflow: resuming \S+ at step 4 of 6: keeps phi4 4x4 m2=-4 lam=8; affine-cnn 2 layers, hidden \[4\], kernel 3; batch 8, seed 3, float64; changes --steps 4 → 6, --lr 0\.001 → 0\.0005/,
     );
+  });
+});
+
+describe("--stop-at: a pause on the schedule of --steps", () => {
+  // A cosine rate, so that the schedule depends on --steps; 6 is not a checkpoint step.
+  const cos = { steps: 12, lrSchedule: "cosine" };
+  const cosRef = join(tmp, "stop-ref");
+  const cosRefRun = refs.then(() => train(cosRef, cos));
+
+  it("paused at 6, resumed to 12: the uninterrupted run, bit for bit; at the pause again: nothing written", async () => {
+    await cosRefRun;
+    const d = join(tmp, "stop-6");
+    const s = await runTraining({ out: d, config: configOf(cos), resume: false, quiet: true, stopAt: 6 });
+    expect(s).toMatchObject({
+      steps: 6,
+      paused: true,
+      plannedSteps: 12,
+      interrupted: false,
+      upToDate: false,
+    });
+    expect(loadTraining(d, buildModel(configOf(cos)).flow.initParams(new Rng(3), "float64")).step).toBe(6);
+    const before = contents(d);
+    expect(await runTraining({ out: d, resume: true, quiet: true, stopAt: 6 })).toMatchObject({
+      steps: 6,
+      paused: true,
+      upToDate: true,
+    });
+    expect(contents(d)).toEqual(before);
+    expect(await resume(d)).toMatchObject({ steps: 12, paused: false });
+    expectSameRun(d, cosRef);
+  });
+
+  it("beyond --steps, below the step reached, or not a positive integer: one line, nothing written", async () => {
+    await cosRefRun;
+    const fresh = join(tmp, "stop-beyond");
+    expect(
+      (
+        await thrown(
+          runTraining({ out: fresh, config: configOf(cos), resume: false, quiet: true, stopAt: 13 }),
+        )
+      ).message,
+    ).toBe(
+      "--stop-at 13 is beyond --steps 12, where the run ends anyway: give --stop-at at most 12, or raise --steps",
+    );
+    expect(existsSync(fresh)).toBe(false);
+    const d = join(tmp, "stop-below");
+    copy(ref[8], d);
+    const before = contents(d);
+    expect(
+      (await thrown(runTraining({ out: d, resume: true, quiet: true, changes: { steps: 12 }, stopAt: 5 })))
+        .message,
+    ).toMatch(
+      /^--stop-at 5 is below the step the run in .* has reached, 8 \(its checkpoint\): a run cannot go back; give --stop-at above 8, or drop it to train on to --steps 12$/,
+    );
+    expect((await thrown(runTraining({ out: d, resume: true, quiet: true, stopAt: 9 }))).message).toMatch(
+      /^--stop-at 9 is beyond --steps 8/,
+    );
+    for (const bad of [0, 2.5]) {
+      expect((await thrown(runTraining({ out: d, resume: true, quiet: true, stopAt: bad }))).message).toBe(
+        `--stop-at must be a step, a positive integer, got ${bad}`,
+      );
+    }
+    expect(contents(d)).toEqual(before);
+  });
+
+  it("the CLI: a pause says where it stopped and how to go on (exit 0); --json says paused", async () => {
+    await cosRefRun;
+    const d = join(tmp, "stop-cli");
+    copy(ref[4], d);
+    const r = await runCli("train", "--resume", "--steps", "8", "--stop-at", "6", "--quiet", "--out", d);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /^paused at step 6 of 8 \(--stop-at\): loss \S+; checkpoint \S+; go on with: latticeflow train --resume --out \S+ \(and any change --resume allows\)\n$/,
+    );
+    const j = await runCli("train", "--resume", "--stop-at", "7", "--quiet", "--json", "--out", d);
+    expect(j.code, j.stderr).toBe(0);
+    expect(lastJson(j.stdout)).toMatchObject({ steps: 7, paused: true });
   });
 });

@@ -87,6 +87,11 @@ export interface TrainOptions {
   frameEvery?: number;
   /** A new run only: start from the weights of the run in this directory (src/cli/init-from.ts). */
   initFrom?: string;
+  /**
+   * Stop, checkpointed, on reaching this step (≤ --steps), the schedule still the one of
+   * --steps: a pause at which a --resume may change the rate or the estimator.
+   */
+  stopAt?: number;
 }
 
 /**
@@ -133,8 +138,12 @@ export interface TrainSummary {
   rejected: number;
   checkpoint: string;
   interrupted: boolean;
-  /** A resume found the run already at its --steps: nothing was trained or written. */
+  /** A resume found the run already at its --steps (or --stop-at): nothing was trained or written. */
   upToDate: boolean;
+  /** The run stopped at --stop-at, before its --steps. */
+  paused: boolean;
+  /** The run's --steps, where its schedule ends. */
+  plannedSteps: number;
   /** Threads the steps ran on. */
   threads: number;
   /** The exact floor of the loss, −ln ∫ e^{−S} (src/model/references.ts), or null if unknown. */
@@ -232,6 +241,15 @@ const finiteMean = (xs: readonly (number | null)[]): number => {
   return f.length > 0 ? f.reduce((a, b) => a + b, 0) / f.length : Number.NaN;
 };
 
+/** --stop-at beyond --steps would never be reached: refused rather than ignored. */
+function checkStopAt(stopAt: number | undefined, steps: number): void {
+  if (stopAt !== undefined && stopAt > steps) {
+    throw new UsageError(
+      `--stop-at ${stopAt} is beyond --steps ${steps}, where the run ends anyway: give --stop-at at most ${steps}, or raise --steps`,
+    );
+  }
+}
+
 /**
  * Train (or resume) the run in `opts.out`. The loop yields to the event loop every
  * {@link YIELD_MS} ms so that SIGINT/SIGTERM are seen: the step under way finishes, the
@@ -252,6 +270,9 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
     if (v !== undefined && !(Number.isInteger(v) && v >= 0))
       throw new UsageError(`${flag} must be a non-negative integer, got ${v}`);
   }
+  const stopAt = opts.stopAt;
+  if (stopAt !== undefined && !(Number.isInteger(stopAt) && stopAt >= 1))
+    throw new UsageError(`--stop-at must be a step, a positive integer, got ${stopAt}`);
   let start: Start;
   let flow: Flow;
   let theory: ReturnType<typeof buildModel>["theory"];
@@ -277,12 +298,19 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
       );
     }
     const step = saved?.step ?? 0;
-    const target = config.train.steps;
-    if (target < step) {
+    if (config.train.steps < step) {
       throw new UsageError(
-        `--steps ${target} is below the step the run in ${out} has reached, ${step} (its checkpoint): a run cannot go back; give --steps above ${step} to train on, or train a new run with another --out`,
+        `--steps ${config.train.steps} is below the step the run in ${out} has reached, ${step} (its checkpoint): a run cannot go back; give --steps above ${step} to train on, or train a new run with another --out`,
       );
     }
+    checkStopAt(stopAt, config.train.steps);
+    if (stopAt !== undefined && stopAt < step) {
+      throw new UsageError(
+        `--stop-at ${stopAt} is below the step the run in ${out} has reached, ${step} (its checkpoint): a run cannot go back; give --stop-at above ${step}, or drop it to train on to --steps ${config.train.steps}`,
+      );
+    }
+    // Where this invocation ends: --steps, or the pause --stop-at asks for.
+    const target = Math.min(config.train.steps, stopAt ?? config.train.steps);
     if (target === step) {
       const history = readMetrics(out).filter((r) => r.step <= step);
       return {
@@ -294,6 +322,8 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
         checkpoint: join(out, RUN_FILES.checkpoint),
         interrupted: false,
         upToDate: true,
+        paused: target < config.train.steps,
+        plannedSteps: config.train.steps,
         threads: config.train.threads,
         lossFloor: exactReferences(config.theory).lossFloor,
         mhAcceptance: mhAcceptanceOf(history.slice(-100)),
@@ -341,6 +371,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainSummary> {
           : `${opts.out} is not empty and holds no run: choose another --out`,
       );
     }
+    checkStopAt(stopAt, opts.config.train.steps);
     ({ theory, flow } = buildModel(opts.config));
     const t = opts.config.train;
     const init =
@@ -475,8 +506,9 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
 
   const metricsPath = join(out, RUN_FILES.metrics);
   const startStep = state.step;
+  const end = Math.min(config.train.steps, opts.stopAt ?? config.train.steps);
   const progress = progressSink({
-    total: config.train.steps,
+    total: end,
     start: startStep,
     quiet: opts.quiet,
     label: "train",
@@ -532,12 +564,12 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
   const t0 = performance.now();
   let lastYield = t0;
   try {
-    while (state.step < config.train.steps && !interrupted) {
+    while (state.step < end && !interrupted) {
       const m = trainer.step(state);
       const now = performance.now();
       const seconds = (now - t0) / 1000;
       last = stepRecord(m);
-      const solverError = solver?.check(state.step, state.params, state.step === config.train.steps);
+      const solverError = solver?.check(state.step, state.params, state.step === end);
       if (solverError !== undefined) last.solverError = solverError;
       writeSync(metricsFd, `${JSON.stringify({ ...last, seconds: Number(seconds.toFixed(3)) })}\n`);
       recordEra(out, m, eraEvery);
@@ -594,6 +626,8 @@ async function trainLoop(opts: TrainOptions, start: Start, trainer: Trainer): Pr
     checkpoint: checkpointPath,
     interrupted,
     upToDate: false,
+    paused: !interrupted && state.step < config.train.steps,
+    plannedSteps: config.train.steps,
     threads: config.train.threads,
     lossFloor: exactReferences(config.theory).lossFloor,
     mhAcceptance: mhAcceptanceOf(recentRecords),
@@ -639,6 +673,11 @@ export function registerTrainCommand(program: Command): void {
     .option("--config <file>", "JSON file with run settings, {theory, flow, train} (flags override it)")
     .requiredOption("--out <dir>", "run directory")
     .option("--resume", "continue the run in --out from its last checkpoint", false)
+    .option(
+      "--stop-at <step>",
+      "stop, checkpointed, on reaching this step, the learning-rate schedule still that of --steps: a pause after which --resume may change --lr, --gradient-estimator and the rest it allows",
+      num("--stop-at"),
+    )
     .option(
       "--init-from <run>",
       "start a new run from the weights of another run's checkpoint (same flow; the coupling, the lattice size of convolutional flows and the training settings may differ); Adam starts afresh",
@@ -691,6 +730,7 @@ export function registerTrainCommand(program: Command): void {
         plotEvery: o.plotEvery as number | undefined,
         eraEvery: o.eraEvery as number,
         frameEvery: o.eraEvery as number,
+        ...(o.stopAt === undefined ? {} : { stopAt: o.stopAt as number }),
         ...(o.initFrom === undefined ? {} : { initFrom: o.initFrom as string }),
       });
     } catch (e) {
@@ -715,8 +755,13 @@ export function registerTrainCommand(program: Command): void {
     };
     // Interrupted: the JSON summary still (scripts read the last stdout line), but instead of
     // the sentence one line on stderr saying where the run stopped and how to go on.
-    if (o.json) printJson(summary);
-    else if (s.upToDate) {
+    if (o.json) printJson(s.paused ? { ...summary, paused: true } : summary);
+    else if (s.paused) {
+      console.log(
+        `paused at step ${s.steps} of ${s.plannedSteps} (--stop-at): loss ${fmt(s.loss)}; checkpoint ${s.checkpoint}; ` +
+          `go on with: latticeflow train --resume --out ${shellWord(out)} (and any change --resume allows)`,
+      );
+    } else if (s.upToDate) {
       console.log(
         `nothing to do: the run in ${out} is already at step ${s.steps}, its --steps; ` +
           `to train on: latticeflow train --resume --out ${shellWord(out)} --steps <more than ${s.steps}>`,
