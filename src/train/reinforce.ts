@@ -10,6 +10,10 @@
  * shard and b their mean s̄, (1/(n−1)) Σ_i (s_i − s̄) ∇ log q_i is unbiased (the n/(n−1)
  * undoes the sample's own share in s̄), so a shard needs n ≥ 2. A shard's surrogate is that
  * estimate scaled by n/B, so shards add up to the batch's.
+ *
+ * s_i, the value and the reported log q are the forward pass's log q, the one every other
+ * estimator's loss uses; the inverse pass only supplies ∇ log q. The two differ where log q is
+ * exact only up to a solver's error (the ODE flow), and the loss must not depend on the estimator.
  */
 import { allocate, mul, type Params, shift, stopGradient, sum, Tensor } from "../engine/index.js";
 import type { Flow } from "../flows/flow.js";
@@ -27,7 +31,7 @@ export function reinforce(flow: Flow, theory: Theory): KlSurrogate {
   return (params: Params, z: Tensor, batch: number) => {
     const n = z.shape[0]!;
     if (n < 2) throw new RangeError(`reinforce: a shard of ${n} sample has no baseline; give it at least 2`);
-    const { x } = flow.forwardWithLogProb(constants(params), z);
+    const { x, logq: logqForward } = flow.forwardWithLogProb(constants(params), z);
     const logq = flow.logProb(params, x);
     const action = theory.action(x.data, n);
     const logpData = allocate(x.dtype, n);
@@ -35,7 +39,7 @@ export function reinforce(flow: Flow, theory: Theory): KlSurrogate {
     let mean = 0;
     for (let i = 0; i < n; i++) {
       logpData[i] = -action[i]!;
-      s[i] = logq.data[i]! + action[i]!;
+      s[i] = logqForward.data[i]! + action[i]!;
       mean += s[i]!;
     }
     mean /= n;
@@ -49,6 +53,6 @@ export function reinforce(flow: Flow, theory: Theory): KlSurrogate {
     }
     // Value: the KL share (up to rounding); gradient: Σ c_i ∇ log q_i.
     const loss = shift(sum(mul(logq, new Tensor(c, [n]))), share - surrogate);
-    return { loss, aux: { logp: new Tensor(logpData, [n]), logq } };
+    return { loss, aux: { logp: new Tensor(logpData, [n]), logq: logqForward } };
   };
 }
