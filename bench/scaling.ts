@@ -280,8 +280,8 @@ const theoryFlags = ["--theory", "phi4", "--L", String(row.L), "--m2", String(M2
 // at L = 6, 10, 14 float64 is the faster dtype, so those rows train in it.
 const dtypeFlags = family === "affine-cnn" && row.L % 4 !== 0 ? ["--dtype", "float64"] : [];
 const trainFlags = preset === null ? [...FAMILIES[family]!, ...dtypeFlags, ...extraFlags] : extraFlags;
-/** With --preset: lnz on the last stage's threads (its numbers are the same for any count). */
-const lnzThreads = preset === null ? [] : ["--threads", String(PRESETS[preset]!.train.threads)];
+/** With --preset: lnz and sample on the last stage's threads (their numbers are the same for any count). */
+const presetThreads = preset === null ? [] : ["--threads", String(PRESETS[preset]!.train.threads)];
 /** With --preset the kept directory may hold a sample and HMC chain of an earlier try. */
 const force = preset === null ? [] : ["--force"];
 const commands = {
@@ -296,9 +296,14 @@ const commands = {
     "--quiet",
     ...trainFlags,
   ],
-  lnz: ["lnz", "--run", runDir, "--n", String(essDraws), "--seed", "5", ...lnzThreads, ...odeSteps, "--json"],
+  lnz: [
+    ...["lnz", "--run", runDir, "--n", String(essDraws), "--seed", "5", "--json"],
+    ...presetThreads,
+    ...odeSteps,
+  ],
   sample: [
     ...["sample", "--run", runDir, "--mh", "--n", String(n), "--seed", "6", "--out", mhFile, "--json"],
+    ...presetThreads,
     ...odeSteps,
     ...force,
   ],

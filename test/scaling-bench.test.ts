@@ -130,6 +130,8 @@ describe("bench/scaling", () => {
     // lnz and sample drew with 3 RK4 steps, the run has 2.
     expect((a.outputs as Record<string, Record<string, unknown>>).lnz!.ode_steps).toBe(3);
     expect(a.commands.sample).toMatch(/ --ode-steps 3 /);
+    // The preset's threads push lnz's and sample's draws too (the same numbers for any count).
+    expect(a.commands.sample).toMatch(/ --threads 2 /);
     expect(a.stages.map((x) => [x.preset, x.resumed])).toEqual([
       ["phi4-l32-start", false],
       ["phi4-l32-refine", false],
