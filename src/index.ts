@@ -10,6 +10,7 @@ export { binMeans, binnedJackknife, type JackknifeResult } from "./analysis/jack
 export { type FiveNumberSummary, fiveNumberSummary, quantileSorted } from "./analysis/quantiles.js";
 export {
   essFromLogWeights,
+  essStandardError,
   type LogZEstimate,
   logsumexp,
   logZEstimate,

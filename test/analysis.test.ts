@@ -7,7 +7,12 @@ import { describe, expect, it } from "vitest";
 import { bootstrap } from "../src/analysis/bootstrap.js";
 import { gammaMethod, gammaMethodScalar } from "../src/analysis/gamma.js";
 import { binnedJackknife } from "../src/analysis/jackknife.js";
-import { essFromLogWeights, logZEstimate, reweightedMean } from "../src/analysis/reweighting.js";
+import {
+  essFromLogWeights,
+  essStandardError,
+  logZEstimate,
+  reweightedMean,
+} from "../src/analysis/reweighting.js";
 
 /** mulberry32: a tiny 32-bit PRNG, uniform in [0, 1). */
 function mulberry32(seed: number): { uniform(): number; normal(): number } {
@@ -209,12 +214,41 @@ describe("reweighting", () => {
     const g = gammaMethod([w, w.map((v) => v * v)], (m) => (m[0] * m[0]) / m[1], { S: 0 });
     expect(ess).toBeCloseTo(g.value, 10);
     expect(Math.abs(ess - sigma * Math.sqrt(2 - sigma ** 2))).toBeLessThan(4 * g.error);
+    expect(essStandardError(logw) / g.error).toBeCloseTo(1, 3); // two routes to one delta method
 
     const x2 = reweightedMean(
       x.map((v) => v * v),
       logw,
     );
     expect(Math.abs(x2.value - sigma ** 2)).toBeLessThan(4 * x2.error);
+  });
+
+  it("ESS's standard error: a hand value, and the spread of ESS over 400 independent replicas", () => {
+    // w = (1/3, 1) after scaling: a = 2/3, b = 5/9, ψ = ∓0.16, so δESS = √(2·0.16²/(1·2)) = 0.16.
+    expect(essStandardError(Float64Array.from([5, 5 + Math.log(3)]))).toBeCloseTo(0.16, 12);
+    expect(essStandardError(new Float64Array(10).fill(2))).toBe(0); // q = p: no spread
+    // The Gaussian case above at σ = 0.5 (ESS = 0.661; σ < 1 bounds w, so E_q[w⁴], which the error
+    // needs, is finite: above σ² = 4/3 it is not) with N = 1000: the replicas' sd of ESS against
+    // the mean of the reported errors. The sd's own relative error over 400 replicas is
+    // 1/√798 ≈ 3.5 %; 15 % is > 4 of those.
+    const sigma = 0.5;
+    const rng = mulberry32(57);
+    const ess: number[] = [];
+    const err: number[] = [];
+    for (let r = 0; r < 400; r++) {
+      const logw = Float64Array.from({ length: 1000 }, () => {
+        const v = rng.normal();
+        return -(v * v) / (2 * sigma * sigma) + (v * v) / 2;
+      });
+      ess.push(essFromLogWeights(logw));
+      err.push(essStandardError(logw));
+    }
+    const mean = ess.reduce((s, x) => s + x, 0) / ess.length;
+    const sd = Math.sqrt(ess.reduce((s, x) => s + (x - mean) ** 2, 0) / (ess.length - 1));
+    const meanErr = err.reduce((s, x) => s + x, 0) / err.length;
+    expect(Math.abs(meanErr / sd - 1)).toBeLessThan(0.15);
+    // And the replicas' mean is the exact ESS within 4 of its σ (sd/√400) plus the ratio's O(1/N) bias.
+    expect(Math.abs(mean - sigma * Math.sqrt(2 - sigma ** 2))).toBeLessThan((4 * sd) / 20 + 1e-3);
   });
 
   it("rejects NaN / +∞ / all-zero weights and length mismatch", () => {

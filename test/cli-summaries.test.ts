@@ -144,9 +144,11 @@ describe("latticeflow lnz: warning at low ESS", () => {
     expect(j.code, j.stderr).toBe(0);
     const s = lastJson(j.stdout);
     expect(s.ess as number).toBeLessThan(0.1);
+    expect(s.ess_error as number).toBeGreaterThan(0); // src/analysis/reweighting.ts: essStandardError
     expect(s.warning).toMatch(/^ESS \S+ on N = 512 draws \(N·ESS = .* < 100.*\): .*raise --n or train/);
     const txt = await runCli("lnz", "--run", run, "--n", "512");
     expect(txt.stdout).toMatch(/^warning: ESS \S+ on N = 512 draws/m);
+    expect(txt.stdout).toMatch(/; ESS \d\.\d{4} ± \d\.\d{4}; 512 samples/);
   });
 
   it("thresholds: N·ESS ≥ 100 and N·ESS² ≥ 10", () => {

@@ -49,6 +49,7 @@ describe("bench/scaling", () => {
     const hmc = o.measure_hmc as unknown as Measured;
     expect(o.lnz!.n).toBe(256);
     expect(s.ess).toBe(o.lnz!.ess);
+    expect(s.ess_error).toBe(o.lnz!.ess_error);
     expect(s.mh_acceptance).toBe(o.sample!.acceptance);
     expect([mh.n, hmc.n, mh.sampler, hmc.sampler]).toEqual([500, 500, "flow-mh", "hmc"]);
     expect(s.tau_chi2_flow).toBe(mh.chi2!.tau_int);

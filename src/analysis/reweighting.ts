@@ -3,6 +3,8 @@
  * unnormalised, Z = ∫p̃ = E_q[w]. Everything is done in log space (logsumexp) since logw ~ O(volume).
  *  - ESS = (Σw)² / (N Σw²) ∈ (0, 1], the normalised effective sample size of
  *    Albergo et al., "Introduction to normalizing flows for lattice field theory", arXiv:2101.08176.
+ *    Its error by the delta method: ESS = a²/b with a = mean(w), b = mean(w²), so
+ *    δESS = sd(ψ)/√N, ψ_i = (2a/b)(w_i − a) − (a²/b²)(w_i² − b).
  *  - Self-normalised reweighting ⟨O⟩_p ≈ Σ w̃_i O_i, w̃ = w/Σw, with the delta-method error
  *    σ² ≈ Σ w̃_i² (O_i − ⟨O⟩)² (A. Owen, "Monte Carlo theory, methods and examples", §9.2).
  *  - ln Z ≈ logsumexp(logw) − ln N, error by the delta method for the log of a mean,
@@ -17,6 +19,35 @@ export function essFromLogWeights(logw: Float64Array): number {
   const twice = logw.map((l) => 2 * l);
   const logEss = 2 * logsumexp(logw) - logsumexp(twice) - math.log(logw.length);
   return Math.min(1, math.exp(logEss)); // ≤ 1 by Cauchy–Schwarz; min() only trims rounding
+}
+
+/**
+ * The delta-method standard error of essFromLogWeights (header). It needs a finite E_q[w⁴] and is
+ * only as good as that moment's estimate: trust it where N·ESS² ≫ 10 (lnz's warning).
+ */
+export function essStandardError(logw: Float64Array): number {
+  check(logw, 2, "essStandardError");
+  const N = logw.length;
+  // Scale-free, so use w/max(w) ∈ [0, 1].
+  let m = Number.NEGATIVE_INFINITY;
+  for (const l of logw) m = Math.max(m, l);
+  const u = logw.map((l) => math.exp(l - m));
+  let a = 0;
+  let b = 0;
+  for (const x of u) {
+    a += x;
+    b += x * x;
+  }
+  a /= N;
+  b /= N;
+  const da = (2 * a) / b;
+  const db = -(a * a) / (b * b);
+  let v = 0;
+  for (const x of u) {
+    const psi = da * (x - a) + db * (x * x - b);
+    v += psi * psi;
+  }
+  return Math.sqrt(v / (N - 1) / N);
 }
 
 export function reweightedMean(values: Float64Array, logw: Float64Array): { value: number; error: number } {

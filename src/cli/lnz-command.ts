@@ -22,7 +22,7 @@
  */
 import type { Command } from "commander";
 import { bridgeLogZ } from "../analysis/bridge.js";
-import { essFromLogWeights, logZEstimate, lowEssReason } from "../analysis/reweighting.js";
+import { essFromLogWeights, essStandardError, logZEstimate, lowEssReason } from "../analysis/reweighting.js";
 import { checkFiniteProposal, type Proposals } from "../mcmc/independence-metropolis.js";
 import {
   buildModel,
@@ -58,6 +58,8 @@ export interface LnzSummary {
   /** The variational bound F_q ≥ −ln Z, in the same convention as lnZ. */
   F_variational: number;
   ess: number;
+  /** ESS's delta-method standard error (src/analysis/reweighting.ts). */
+  ess_error: number;
   n: number;
   seconds: number;
   /** Why the error bar should not be trusted (too low an ESS for N), or null. */
@@ -213,6 +215,7 @@ export function runLnz(opts: {
     lnZ_shift: ref.logZShift,
     F_variational: est.fVariational - ref.logZShift,
     ess,
+    ess_error: essStandardError(logw),
     n: opts.n,
     seconds: (performance.now() - t0) / 1000,
     warning: bridgeDraws === null ? lnzWarning(ess, opts.n) : null,
@@ -258,7 +261,7 @@ export function registerLnzCommand(program: Command): void {
     )
     .option(
       "--json",
-      "print {lnZ, lnZ_error, lnZ_exact, lnZ_n_sigma, lnZ_shift, F_variational, ess, n, seconds, warning, " +
+      "print {lnZ, lnZ_error, lnZ_exact, lnZ_n_sigma, lnZ_shift, F_variational, ess, ess_error, n, seconds, warning, " +
         "method, n_exact, importance, and solver_error and ode_steps for ODE flows} as the last line",
       false,
     )
@@ -282,7 +285,7 @@ export function registerLnzCommand(program: Command): void {
         console.log(
           `${s.method === "bridge" ? `bridge sampling with ${s.n_exact} exact draws: ` : ""}` +
             `ln Z = ${fmt(s.lnZ, 4)} ± ${fmt(s.lnZ_error, 4)} (F = −ln Z = ${fmt(-s.lnZ, 4)}); ` +
-            `variational bound F ≤ ${fmt(s.F_variational, 4)}; ESS ${fmt(s.ess)}; ${s.n} samples in ${s.seconds.toFixed(1)} s`,
+            `variational bound F ≤ ${fmt(s.F_variational, 4)}; ESS ${fmt(s.ess)} ± ${fmt(s.ess_error)}; ${s.n} samples in ${s.seconds.toFixed(1)} s`,
         );
         if (s.lnZ_exact !== null)
           console.log(
