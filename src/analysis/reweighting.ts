@@ -28,10 +28,7 @@ export function essFromLogWeights(logw: Float64Array): number {
 export function essStandardError(logw: Float64Array): number {
   check(logw, 2, "essStandardError");
   const N = logw.length;
-  // Scale-free, so use w/max(w) ∈ [0, 1].
-  let m = Number.NEGATIVE_INFINITY;
-  for (const l of logw) m = Math.max(m, l);
-  const u = logw.map((l) => math.exp(l - m));
+  const u = weightsOverMax(logw); // ESS is scale-free
   let a = 0;
   let b = 0;
   for (const x of u) {
@@ -82,10 +79,7 @@ export function logZEstimate(logw: Float64Array): LogZEstimate {
   check(logw, 2, "logZEstimate");
   const N = logw.length;
   const lse = logsumexp(logw);
-  // sd(w)/mean(w) is scale-free, so use w/max(w) ∈ [0, 1].
-  let m = Number.NEGATIVE_INFINITY;
-  for (const l of logw) m = Math.max(m, l);
-  const u = logw.map((l) => math.exp(l - m));
+  const u = weightsOverMax(logw); // sd(w)/mean(w) is scale-free
   const mu = u.reduce((s, x) => s + x, 0) / N;
   const varU = u.reduce((s, x) => s + (x - mu) * (x - mu), 0) / (N - 1);
   const meanLogw = logw.reduce((s, x) => s + x, 0) / N;
@@ -105,6 +99,13 @@ export function logsumexp(x: Float64Array): number {
   let s = 0;
   for (const v of x) s += math.exp(v - m);
   return m + math.log(s);
+}
+
+/** w/max(w) ∈ [0, 1]: the weights up to a scale, without overflow. */
+function weightsOverMax(logw: Float64Array): Float64Array {
+  let m = Number.NEGATIVE_INFINITY;
+  for (const l of logw) m = Math.max(m, l);
+  return logw.map((l) => math.exp(l - m));
 }
 
 function normalisedWeights(logw: Float64Array): Float64Array {
