@@ -112,8 +112,8 @@ export const PRESETS: Readonly<Record<string, RunConfig>> = {
    * there with the path gradient, which removes what the move loses: 80 RK4 steps, batch 8 (each
    * draw has 1024 sites), 1500 steps at a rate warmed up over 50 steps to 3e-4 and cosine-decayed
    * (1e-3 from a fresh Adam without warm-up undid the transfer), float32, 2 threads. With 900
-   * steps the loss still fell at the end on every seed and 2 of 4 ended below ESS 0.5
-   * (docs/phi4-beyond.md).
+   * steps the loss still fell at the end on every seed and 2 of 4 ended below ESS 0.5; with
+   * 1500, seeds 1, 3 and 4 end at 0.560, 0.651 and 0.481 (docs/phi4-beyond.md).
    */
   "phi4-l32": {
     theory: { kind: "phi4", latticeShape: [32, 32], m2: -4, lam: 4.572 },
